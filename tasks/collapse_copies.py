@@ -1,0 +1,125 @@
+"""Rebuild each post occurrence from its lines: one text from the two body copies.
+
+The true body is the union of both copies in order; where the copies differ in a
+line (one lost its emoji), the longer variant is kept. The splitter has already
+aligned the copies (matched lines share a `slot`), so this is a group-by.
+"""
+from __future__ import annotations
+
+import polars as pl
+import xxhash
+
+from tasks.split_posts import COUNT, HEADER_PREFIX, REACTION_TOKEN, TIME_TOKEN, VIEWS_TOKEN
+
+REACTION = pl.Struct({"emoji": pl.Utf8, "count": pl.Int64})
+HASHTAG = r"#[\p{L}\p{N}_]+"
+
+
+def count_value(count: pl.Expr) -> pl.Expr:
+    """'1.2K' → 1200, '4,5M' → 4500000, '17' → 17."""
+    number = count.str.replace(",", ".").str.extract(r"^([\d.]+)").cast(pl.Float64)
+    scale = (
+        pl.when(count.str.ends_with("K")).then(1_000)
+        .when(count.str.ends_with("M")).then(1_000_000)
+        .otherwise(1)
+    )
+    return (number * scale).round(0).cast(pl.Int64)
+
+
+def normalized_text(text: pl.Expr) -> pl.Expr:
+    """The text a post_id hashes: NFKC, runs of white space folded to one space."""
+    return (
+        text.str.normalize("NFKC")
+        .str.replace_all(r"[^\S\n]+", " ")
+        .str.replace_all(r" ?\n ?", "\n")
+        .str.strip_chars()
+    )
+
+
+def post_ids(texts: pl.Series) -> pl.Series:
+    """Stable content ids: xxh3-128 of the normalised text, hex."""
+    normalized = texts.to_frame("t").select(normalized_text(pl.col("t")))["t"]
+    return pl.Series(
+        "post_id", [xxhash.xxh3_128_hexdigest(t.encode()) for t in normalized], dtype=pl.Utf8
+    )
+
+
+def _footer_fields(footer: pl.DataFrame) -> pl.DataFrame:
+    """Reactions (emoji + count; a bare count has no emoji) and views per occurrence."""
+    text = pl.col("text")
+    views = footer.select(
+        "source_file", "post", views=count_value(text.str.extract(rf"({COUNT})\s+views"))
+    ).drop_nulls("views").group_by("source_file", "post").agg(pl.col("views").max())
+    tokens = (
+        footer.select(
+            "source_file",
+            "post",
+            "line_no",
+            token=text.str.replace_all(VIEWS_TOKEN, "").str.replace_all(TIME_TOKEN, "")
+            .str.extract_all(REACTION_TOKEN),
+        )
+        .explode("token")
+        .drop_nulls("token")
+        .with_row_index("order")
+    )
+    reactions = tokens.group_by("source_file", "post").agg(
+        reactions=pl.struct(
+            emoji=pl.col("token").str.extract(r"^([^\w\s]+)"),
+            count=count_value(pl.col("token").str.extract(rf"({COUNT})$")),
+        ).sort_by("order")
+    )
+    return reactions.join(views, on=["source_file", "post"], how="full", coalesce=True)
+
+
+def collapse_copies(split: pl.DataFrame) -> pl.DataFrame:
+    """Split lines → one row per post occurrence, in file order."""
+    in_post = split.filter(pl.col("post").is_not_null())
+    keys = ["source_file", "post"]
+    role = pl.col("role")
+    ranges = in_post.group_by(keys).agg(
+        line_start=pl.col("line_no").min(),
+        line_end=pl.col("line_no").max(),
+        forwarded_from=pl.col("text").filter(role == "header").first().str.strip_prefix(HEADER_PREFIX),
+        media=pl.col("text").filter(role == "media").first(),
+        title=pl.col("text").filter(role == "title").first(),
+        truncated=(role == "copy_b").any().not_() & (role == "copy_a").any(),
+    )
+    body = (
+        in_post.filter(role.is_in(["copy_a", "copy_b"]))
+        .group_by(keys + ["slot"])
+        .agg(pl.col("text").sort_by(pl.col("text").str.len_chars(), descending=True).first())
+        .group_by(keys)
+        .agg(body=pl.col("text").sort_by("slot"))
+    )
+    footer = _footer_fields(in_post.filter(role == "footer"))
+    occurrences = (
+        ranges.join(body, on=keys, how="left")
+        .join(footer, on=keys, how="left")
+        .with_columns(
+            body=pl.col("body").fill_null(pl.lit([], pl.List(pl.Utf8))),
+            reactions=pl.col("reactions").fill_null(pl.lit([], pl.List(REACTION))),
+        )
+        .with_columns(
+            text=pl.concat_list(pl.col("title"), pl.col("body")).list.join("\n"),
+        )
+        .with_columns(
+            hashtags=pl.col("text").str.extract_all(HASHTAG).list.unique(maintain_order=True),
+        )
+        .sort(keys)
+        .rename({"post": "position"})
+    )
+    return occurrences.with_columns(post_id=post_ids(occurrences["text"])).select(
+        "source_file",
+        "position",
+        "line_start",
+        "line_end",
+        "post_id",
+        "forwarded_from",
+        "media",
+        "title",
+        "text",
+        "hashtags",
+        "reactions",
+        "views",
+        "truncated",
+    )

@@ -1,0 +1,66 @@
+"""Read one dump file into a table of lines, or say why it is not a dump.
+
+Lines follow Python's universal-newline rule (\\r\\n, \\r and \\n all end a line); a
+trailing newline ends the last line rather than starting an empty one. A UTF-8
+byte-order mark is dropped and trailing white space is trimmed from every line.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+# Bytes we look at to tell text from binary: a NUL in the first 8 KiB means binary.
+SNIFF_BYTES = 8192
+
+
+class NotADump(Exception):
+    """The file cannot be read as a text dump; the message is the user-facing reason."""
+
+
+@dataclass(frozen=True)
+class SourceText:
+    sha256: str
+    bytes: int
+    lines: list[str]
+
+
+def decode_dump(data: bytes) -> list[str]:
+    if not data:
+        raise NotADump("empty file")
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise NotADump("UTF-16 text; save the capture as UTF-8")
+    if b"\x00" in data[:SNIFF_BYTES]:
+        raise NotADump("binary file (NUL bytes), not a text dump")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise NotADump(
+            f"not UTF-8: invalid byte 0x{data[err.start]:02x} at offset {err.start}"
+        ) from None
+    if not text.strip():
+        raise NotADump("no text (only white space)")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if text.endswith("\n"):
+        text = text[:-1]
+    return [line.rstrip() for line in text.split("\n")]
+
+
+def read_source(path: Path) -> SourceText:
+    """Raises NotADump (bad content) or OSError (cannot read)."""
+    data = path.read_bytes()
+    return SourceText(
+        sha256=hashlib.sha256(data).hexdigest(), bytes=len(data), lines=decode_dump(data)
+    )
+
+
+def lines_frame(source_file: str, lines: list[str]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "source_file": pl.Series([source_file] * len(lines), dtype=pl.Utf8),
+            "line_no": pl.int_range(1, len(lines) + 1, eager=True).cast(pl.Int64),
+            "text": pl.Series(lines, dtype=pl.Utf8),
+        }
+    )

@@ -1,0 +1,262 @@
+"""Split a dump's lines into post occurrences: give every line a role.
+
+A post, line by line:  [Forwarded from X] [placeholder, VIEW IN TELEGRAM] title
+copy A of the body, copy B of the body, [footer lines: reactions, views, time].
+
+Rules (documented in the README, asserted by the tests):
+- A `Forwarded from` line or a media placeholder always starts a new post.
+- Copy B starts at the next line whose key equals the first body line's key, where a
+  line's key is its letters and digits, case-folded (a copy that lost emoji or
+  punctuation still matches). Both copies start with the same line; after that either
+  copy may lack up to `max_copy_misses` lines of the other. The first such start whose
+  copies align is taken.
+- A title with no doubled body after it is a title-only post. Undoubled lines that run
+  to the end of the file are one post cut off by the end of the capture (title plus a
+  single copy), since a capture can stop mid-post but never drops a copy elsewhere.
+- Footer lines (reactions, views, time) count only right after a post.
+- Blank lines inside a post belong to it; blank lines between posts, and metadata
+  lines with no post (a footer or header with no text after it), are rejects.
+
+The scan is sequential by nature but runs over integer line keys only; text
+assembly is left to `collapse_copies`.
+"""
+from __future__ import annotations
+
+import polars as pl
+
+PLACEHOLDERS = (
+    "Media is too big",
+    "This media is not supported in your browser",
+    "Please open Telegram to view this post",
+)
+VIEW_LINK = "VIEW IN TELEGRAM"
+HEADER_PREFIX = "Forwarded from "
+
+COUNT = r"\d+(?:[.,]\d+)?[KM]?"
+VIEWS_TOKEN = rf"{COUNT}\s+views"
+TIME_TOKEN = r"(?:edited\s+)?\d{1,2}:\d{2}"
+REACTION_TOKEN = rf"[^\w\s]*\s?{COUNT}"
+FOOTER_LINE = rf"^(?:(?:{VIEWS_TOKEN}|{TIME_TOKEN}|{REACTION_TOKEN})(?:\s+|$))+$"
+
+# Line kinds, as small integers for the scan.
+TEXT, HEADER, PLACEHOLDER, VIEW, FOOTER, BLANK = range(6)
+
+ROLES = ["header", "media", "view", "title", "copy_a", "copy_b", "footer", "blank"]
+REJECT_REASONS = {
+    "blank": "blank line between posts",
+    "orphan_footer": "reaction/views/time line with no post before it",
+    "no_text": "post header or media placeholder with no text after it (media-only post)",
+}
+
+
+def classify_lines(lines: pl.DataFrame) -> pl.DataFrame:
+    """Add `kind` (int) and `key` (int, equal for lines equal up to emoji/punctuation/case)."""
+    text = pl.col("text")
+    letters = text.str.to_lowercase().str.replace_all(r"[^\p{L}\p{N}]+", "")
+    key_text = pl.when(letters == "").then(text.str.strip_chars()).otherwise(letters)
+    kind = (
+        pl.when(text.str.strip_chars() == "").then(BLANK)
+        .when(text.str.starts_with(HEADER_PREFIX)).then(HEADER)
+        .when(text.is_in(PLACEHOLDERS)).then(PLACEHOLDER)
+        .when(text == VIEW_LINK).then(VIEW)
+        .when(text.str.contains(FOOTER_LINE)).then(FOOTER)
+        .otherwise(TEXT)
+    )
+    return lines.with_columns(
+        kind=kind.cast(pl.Int8),
+        key=key_text.rank("dense").over("source_file").cast(pl.Int64),
+    )
+
+
+class _Scan:
+    """The post boundaries of one file's non-blank lines (indices into kinds/keys)."""
+
+    def __init__(self, kinds: list[int], keys: list[int], max_misses: int):
+        self.kinds, self.keys, self.max_misses = kinds, keys, max_misses
+        self.n = len(self.kinds)
+        # next_same[i]: the next index with the same key, or n.
+        self.next_same = [self.n] * self.n
+        seen: dict[int, int] = {}
+        for i in range(self.n - 1, -1, -1):
+            self.next_same[i] = seen.get(self.keys[i], self.n)
+            seen[self.keys[i]] = i
+        self._last_double_start: int | None = None
+        self.role = [0] * self.n
+        self.post = [-1] * self.n
+        self.slot = [-1] * self.n
+        self.reject = [""] * self.n
+
+    def is_boundary(self, i: int) -> bool:
+        return self.kinds[i] in (HEADER, PLACEHOLDER, VIEW)
+
+    def limit_from(self, i: int) -> int:
+        while i < self.n and not self.is_boundary(i):
+            i += 1
+        return i
+
+    def align(self, a0: int, s: int, limit: int):
+        """Align copy A = [a0, s) with copy B from s (keys[a0] == keys[s]).
+
+        Returns (end of copy B, pairs) or None; pairs lists (line, slot) for the lines
+        of both copies, and lines matched across the copies share a slot.
+        """
+        keys, a_end = self.keys, s
+        i, j, misses, slot, pairs = a0, s, 0, 0, []
+        while i < a_end and j < limit:
+            if keys[i] == keys[j]:
+                pairs += ((i, slot), (j, slot))
+                i, j = i + 1, j + 1
+            elif i + 1 < a_end and keys[i + 1] == keys[j]:
+                pairs.append((i, slot))  # copy B lacks line i
+                i, misses = i + 1, misses + 1
+            elif j + 1 < limit and keys[i] == keys[j + 1]:
+                pairs.append((j, slot))  # copy A lacks line j
+                j, misses = j + 1, misses + 1
+            else:
+                break
+            slot += 1
+        cut_by_end_of_file = j == self.n
+        if not cut_by_end_of_file:
+            misses += a_end - i
+        if j == s or misses > self.max_misses:
+            return None
+        pairs += ((k, slot + k - i) for k in range(i, a_end))  # copy A tail beyond the cut
+        return j, pairs
+
+    def find_double(self, a0: int, limit: int):
+        s = self.next_same[a0] if a0 < limit else self.n
+        while s < limit:
+            found = self.align(a0, s, limit)
+            if found:
+                return found
+            s = self.next_same[s]
+        return None
+
+    def last_double_start(self) -> int:
+        """Largest index of the file's last segment where a doubled body starts (or -1)."""
+        if self._last_double_start is None:
+            start = self.n
+            while start > 0 and not self.is_boundary(start - 1):
+                start -= 1
+            self._last_double_start = next(
+                (q for q in range(self.n - 1, start - 1, -1) if self.find_double(q, self.n)),
+                -1,
+            )
+        return self._last_double_start
+
+    def mark(self, i: int, role: str, post: int, slot: int = -1) -> None:
+        self.role[i], self.post[i], self.slot[i] = ROLES.index(role), post, slot
+
+    def run(self) -> None:
+        i, post, kinds = 0, 0, self.kinds
+        while i < self.n:
+            start = i
+            if kinds[i] == FOOTER:
+                self.reject[i] = "orphan_footer"
+                i += 1
+                continue
+            if kinds[i] == HEADER:
+                self.mark(i, "header", post)
+                i += 1
+            if i < self.n and kinds[i] == PLACEHOLDER:
+                self.mark(i, "media", post)
+                i += 1
+            if i < self.n and kinds[i] == VIEW:
+                self.mark(i, "view", post)
+                i += 1
+            if i == self.n or kinds[i] != TEXT:
+                for k in range(start, i):
+                    self.role[k], self.post[k], self.reject[k] = 0, -1, "no_text"
+                continue
+            self.mark(i, "title", post)
+            i = self.body(i + 1, post)
+            while i < self.n and kinds[i] == FOOTER:
+                self.mark(i, "footer", post)
+                i += 1
+            post += 1
+
+    def body(self, a0: int, post: int) -> int:
+        """Mark the body lines after the title; returns the index after the post."""
+        limit = self.limit_from(a0)
+        found = self.find_double(a0, limit)
+        if found:
+            end, pairs = found
+            copy_b_start = pairs[1][0]  # the first pair is (a0, 0), (copy B start, 0)
+            for line, slot in pairs:
+                self.mark(line, "copy_a" if line < copy_b_start else "copy_b", post, slot)
+            return end
+        if limit == self.n and a0 < self.n and self.kinds[a0] == TEXT and (
+            self.last_double_start() < a0
+        ):
+            end = a0
+            while end < self.n and self.kinds[end] == TEXT:
+                self.mark(end, "copy_a", post, end - a0)
+                end += 1
+            return end
+        return a0  # title-only post
+
+
+def split_posts(lines: pl.DataFrame, max_copy_misses: int = 2) -> pl.DataFrame:
+    """Lines of one or more files → the same lines with `post` (0-based position of the
+    occurrence in its file, null for rejects), `role`, `slot` (aligned body line) and
+    `reject` (reason key, null for lines in a post)."""
+    classified = classify_lines(lines)
+    parts = []
+    for (source_file,), part in classified.group_by("source_file", maintain_order=True):
+        parts.append(_split_file(part, max_copy_misses))
+    if not parts:
+        return _empty_split(lines)
+    return pl.concat(parts)
+
+
+def _split_file(part: pl.DataFrame, max_copy_misses: int) -> pl.DataFrame:
+    dense = part.filter(pl.col("kind") != BLANK)
+    scan = _Scan(dense["kind"].to_list(), dense["key"].to_list(), max_copy_misses)
+    scan.run()
+    roles = dense.select("line_no").with_columns(
+        post=pl.Series(scan.post, dtype=pl.Int64),
+        role=pl.Series(scan.role, dtype=pl.Int64),
+        slot=pl.Series(scan.slot, dtype=pl.Int64),
+        reject=pl.Series(scan.reject, dtype=pl.Utf8),
+    )
+    joined = part.join(roles, on="line_no", how="left")
+    # A blank line inside a post's range belongs to that post.
+    ranges = (
+        joined.filter(pl.col("post") >= 0)
+        .group_by("post")
+        .agg(first=pl.col("line_no").min(), last=pl.col("line_no").max())
+    )
+    post = pl.col("post")
+    is_blank = pl.col("kind") == BLANK
+    enclosing = (
+        joined.filter(is_blank)
+        .select("line_no")
+        .join_where(ranges, pl.col("line_no") > pl.col("first"), pl.col("line_no") < pl.col("last"))
+        .select("line_no", enclosing_post="post")
+    )
+    joined = joined.join(enclosing, on="line_no", how="left")
+    return joined.select(
+        "source_file",
+        "line_no",
+        "text",
+        "kind",
+        post=pl.when(is_blank).then(pl.col("enclosing_post")).otherwise(pl.when(post >= 0).then(post)),
+        role=pl.when(is_blank)
+        .then(pl.lit("blank"))
+        .otherwise(pl.col("role").replace_strict(list(range(len(ROLES))), ROLES, return_dtype=pl.Utf8)),
+        slot=pl.when(pl.col("slot") >= 0).then(pl.col("slot")),
+        reject=pl.when(is_blank & pl.col("enclosing_post").is_null())
+        .then(pl.lit("blank"))
+        .when(~is_blank & (post < 0))
+        .then(pl.col("reject")),
+    ).with_columns(role=pl.when(pl.col("post").is_null()).then(None).otherwise(pl.col("role")))
+
+
+def _empty_split(lines: pl.DataFrame) -> pl.DataFrame:
+    return lines.select("source_file", "line_no", "text").with_columns(
+        kind=pl.lit(None, pl.Int8),
+        post=pl.lit(None, pl.Int64),
+        role=pl.lit(None, pl.Utf8),
+        slot=pl.lit(None, pl.Int64),
+        reject=pl.lit(None, pl.Utf8),
+    )

@@ -1,0 +1,21 @@
+"""The one configuration object of a run, passed down to every stage."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Config:
+    inputs: tuple[str, ...] = ("data/raw",)
+    out: Path = Path("data/corpus")
+    channel: str | None = None
+    # Splitter: how many lines one copy of a doubled body may lack against the other.
+    max_copy_misses: int = 2
+    # Language tagging: fewer letters than this and the text is `und`.
+    min_letters: int = 12
+    # Rows per Parquet file; posts are written in batches of this size.
+    batch_rows: int = 50_000
+    languages: tuple[str, ...] = field(
+        default=("ru", "en", "uk", "be", "bg", "sr", "mk", "kk")
+    )
