@@ -260,3 +260,24 @@ def _empty_split(lines: pl.DataFrame) -> pl.DataFrame:
         slot=pl.lit(None, pl.Int64),
         reject=pl.lit(None, pl.Utf8),
     )
+
+
+def reject_spans(split: pl.DataFrame) -> pl.DataFrame:
+    """Runs of consecutive rejected lines with the same reason, as line ranges."""
+    rejected = split.filter(pl.col("reject").is_not_null()).sort("source_file", "line_no")
+    new_run = (
+        (pl.col("reject") != pl.col("reject").shift())
+        | (pl.col("line_no") != pl.col("line_no").shift() + 1)
+        | (pl.col("source_file") != pl.col("source_file").shift())
+    ).fill_null(True)
+    return (
+        rejected.with_columns(run=new_run.cum_sum())
+        .group_by("run", maintain_order=True)
+        .agg(
+            pl.col("source_file").first(),
+            line_start=pl.col("line_no").min(),
+            line_end=pl.col("line_no").max(),
+            reason=pl.col("reject").first().replace_strict(REJECT_REASONS, return_dtype=pl.Utf8),
+        )
+        .drop("run")
+    )

@@ -1,0 +1,168 @@
+"""Pandera schemas of every table the pipeline makes, intermediate and published.
+
+`validate(name, frame)` checks a DataFrame (not a LazyFrame: Pandera skips value
+checks on those) with lazy=True, so one failure lists every bad row, and raises
+`TableInvalid` naming the table, the columns, the checks and the offending rows.
+"""
+from __future__ import annotations
+
+import polars as pl
+import pandera.polars as pa
+
+from tasks.split_posts import REJECT_REASONS, ROLES
+
+UTC = pl.Datetime("us", "UTC")
+REACTIONS = pl.List(pl.Struct({"emoji": pl.Utf8, "count": pl.Int64}))
+LANG_CODE = r"^(?:[a-z]{2}|und)$"
+SHA256 = r"^[0-9a-f]{64}$"
+POST_ID = r"^[0-9a-f]{32}$"
+
+
+def text(nullable: bool = False, **kw) -> pa.Column:
+    return pa.Column(pl.Utf8, nullable=nullable, **kw)
+
+
+def count(minimum: int = 0, nullable: bool = False) -> pa.Column:
+    return pa.Column(pl.Int64, pa.Check.ge(minimum), nullable=nullable)
+
+
+def line_range() -> dict[str, pa.Column]:
+    return {"line_start": count(1), "line_end": count(1)}
+
+
+ordered_range = pa.Check(
+    lambda data: data.lazyframe.select(pl.col("line_end") >= pl.col("line_start")),
+    name="line_end >= line_start",
+)
+language = {
+    "lang": text(checks=pa.Check.str_matches(LANG_CODE)),
+    "lang_score": pa.Column(pl.Float64, pa.Check.in_range(0.0, 1.0)),
+}
+
+SCHEMAS: dict[str, pa.DataFrameSchema] = {
+    "lines": pa.DataFrameSchema(
+        {"source_file": text(), "line_no": count(1), "text": text()},
+        unique=["source_file", "line_no"],
+        name="lines",
+        strict=True,
+    ),
+    "split": pa.DataFrameSchema(
+        {
+            "source_file": text(),
+            "line_no": count(1),
+            "text": text(),
+            "kind": pa.Column(pl.Int8),
+            "post": count(0, nullable=True),
+            "role": text(nullable=True, checks=pa.Check.isin(ROLES)),
+            "slot": count(0, nullable=True),
+            "reject": text(nullable=True, checks=pa.Check.isin(list(REJECT_REASONS))),
+        },
+        checks=pa.Check(
+            lambda data: data.lazyframe.select(
+                pl.col("post").is_null() ^ pl.col("reject").is_null()
+            ),
+            name="each line in exactly one post or reject",
+        ),
+        name="split",
+        strict=True,
+    ),
+    "occurrences": pa.DataFrameSchema(
+        {
+            "post_id": text(checks=pa.Check.str_matches(POST_ID)),
+            "channel": text(nullable=True),
+            "source_file": text(),
+            "source_sha256": text(checks=pa.Check.str_matches(SHA256)),
+            "position": count(0),
+            **line_range(),
+            "is_duplicate": pa.Column(pl.Boolean),
+            "forwarded_from": text(nullable=True),
+            "reactions": pa.Column(REACTIONS),
+            "views": count(0, nullable=True),
+            "truncated": pa.Column(pl.Boolean),
+            "run_id": text(),
+        },
+        checks=ordered_range,
+        unique=["source_file", "position"],
+        name="occurrences",
+        strict=True,
+    ),
+    "posts": pa.DataFrameSchema(
+        {
+            "post_id": text(unique=True, checks=pa.Check.str_matches(POST_ID)),
+            "channel": text(nullable=True),
+            "message_id": count(0, nullable=True),
+            "date": pa.Column(UTC, nullable=True),
+            "forwarded_from": text(nullable=True),
+            "media": text(nullable=True),
+            "title": text(),
+            "text": text(checks=pa.Check.str_length(min_value=1)),
+            "hashtags": pa.Column(pl.List(pl.Utf8)),
+            "reactions": pa.Column(REACTIONS),
+            **language,
+            "n_chars": count(1),
+            "run_id": text(),
+            "ingested_at": pa.Column(UTC),
+        },
+        name="posts",
+        strict=True,
+    ),
+    "paragraphs": pa.DataFrameSchema(
+        {"post_id": text(checks=pa.Check.str_matches(POST_ID)), "idx": count(0), "text": text(), **language},
+        unique=["post_id", "idx"],
+        name="paragraphs",
+        strict=True,
+    ),
+    "sources": pa.DataFrameSchema(
+        {
+            "source_file": text(unique=True),
+            "source_sha256": text(nullable=True, checks=pa.Check.str_matches(SHA256)),
+            "bytes": count(0, nullable=True),
+            "n_lines": count(0),
+            "n_posts": count(0),
+            "status": text(checks=pa.Check.isin(["ok", "rejected"])),
+            "error": text(nullable=True),
+            "run_id": text(),
+            "ingested_at": pa.Column(UTC),
+        },
+        checks=pa.Check(
+            lambda data: data.lazyframe.select(
+                (pl.col("status") == "ok") == pl.col("error").is_null()
+            ),
+            name="error given exactly when rejected",
+        ),
+        name="sources",
+        strict=True,
+    ),
+    "rejects": pa.DataFrameSchema(
+        {"source_file": text(), **line_range(), "reason": text(), "run_id": text()},
+        checks=ordered_range,
+        name="rejects",
+        strict=True,
+    ),
+}
+
+PUBLISHED = ("posts", "occurrences", "paragraphs", "sources", "rejects")
+
+
+class TableInvalid(Exception):
+    """A table broke its schema; the message names table, columns, checks and rows."""
+
+
+def validate(name: str, frame: pl.DataFrame) -> pl.DataFrame:
+    try:
+        return SCHEMAS[name].validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as err:
+        raise TableInvalid(describe_failures(name, err.failure_cases)) from None
+
+
+def describe_failures(name: str, cases: pl.DataFrame, max_rows: int = 10) -> str:
+    lines = [f"table '{name}' failed validation:"]
+    grouped = cases.group_by("column", "check", maintain_order=True).agg(
+        rows=pl.col("index"), values=pl.col("failure_case")
+    )
+    for column, check, rows, values in grouped.iter_rows():
+        shown = [r for r in rows if r is not None][:max_rows]
+        more = f" (+{len(rows) - len(shown)} more)" if len(rows) > len(shown) else ""
+        where = f"rows {shown}{more}" if shown else "whole table"
+        lines.append(f"  column {column!r}, check {check!r}: {where}; values {values[:3]}")
+    return "\n".join(lines)

@@ -1,0 +1,110 @@
+"""The `tgcorpus` command: run the ingest flow, make synthetic dumps."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+# Prefect reads these at import; set before anything imports it. The embedded API can
+# take long to start on a busy machine, and nothing here may phone home.
+PREFECT_DEFAULTS = {
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+    "PREFECT_LOGGING_LOG_PRINTS": "false",
+}
+
+
+class UsageError(Exception):
+    """A user mistake: printed as one line, exit status 2."""
+
+
+def _writable_folder(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".tgcorpus-write-probe"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise UsageError(f"cannot write to --out {out}: {err.strerror or err}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from tasks.discover_sources import InputError, discover_sources
+    from tgcorpus.config import Config
+
+    config = Config(inputs=tuple(args.paths) or Config.inputs, out=Path(args.out), channel=args.channel)
+    try:
+        discover_sources(config.inputs, config.channel)  # fail fast, before Prefect starts
+    except InputError as err:
+        raise UsageError(str(err)) from None
+    _writable_folder(config.out)
+    from flows.ingest import ingest
+
+    summary = ingest(config)
+    print(format_summary(summary))
+    return 0
+
+
+def format_summary(s: dict) -> str:
+    languages = ", ".join(f"{lang} {n}" for lang, n in s["languages"].items()) or "none"
+    lines = [
+        f"files        {s['files']} ({len(s['files_rejected'])} rejected)",
+        f"lines        {s['lines']} ({s['rejected_lines']} in rejects)",
+        f"occurrences  {s['occurrences']}",
+        f"posts        {s['posts']} unique, {s['duplicates']} duplicate occurrences",
+        f"languages    {languages}",
+        f"written to   {s['out']} in {s['seconds']:.1f} s (run {s['run_id']})",
+    ]
+    lines += [f"rejected     {name}: {error}" for name, error in s["files_rejected"]]
+    return "\n".join(lines)
+
+
+def synth(args: argparse.Namespace) -> int:
+    from tgcorpus.synth import synthesize
+
+    if args.posts < 1:
+        raise UsageError("--posts must be at least 1")
+    out = Path(args.out)
+    _writable_folder(out)
+    summary = synthesize(out, posts=args.posts, seed=args.seed, files=args.files)
+    print(" ".join(f"{k}={v}" for k, v in summary.items()))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="tgcorpus", description=__doc__)
+    commands = top.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("run", help="ingest dumps into Parquet tables")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="files, folders or globs (default: data/raw)")
+    p.add_argument("--out", default="data/corpus", help="output folder (default: data/corpus)")
+    p.add_argument("--channel", help="channel name (default: each file's folder name)")
+    p.set_defaults(handler=run)
+
+    p = commands.add_parser("synth", help="generate synthetic dumps with a gold file")
+    p.add_argument("--out", required=True)
+    p.add_argument("--posts", type=int, default=500, help="post occurrences in all (default 500)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--files", type=int, help="number of dump files (default: by size)")
+    p.set_defaults(handler=synth)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    for name, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+    try:
+        return args.handler(args)
+    except UsageError as err:
+        print(f"tgcorpus: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("tgcorpus: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
