@@ -38,6 +38,9 @@ TIME_TOKEN = r"(?:edited\s+)?\d{1,2}:\d{2}"
 REACTION_TOKEN = rf"[^\w\s]*\s?{COUNT}"
 FOOTER_LINE = rf"^(?:(?:{VIEWS_TOKEN}|{TIME_TOKEN}|{REACTION_TOKEN})(?:\s+|$))+$"
 
+# Candidate starts of copy B tried per post: bounds the work on pathological input.
+MAX_COPY_STARTS = 16
+
 # Line kinds, as small integers for the scan.
 TEXT, HEADER, PLACEHOLDER, VIEW, FOOTER, BLANK = range(6)
 
@@ -97,8 +100,8 @@ class _Scan:
     def align(self, a0: int, s: int, limit: int):
         """Align copy A = [a0, s) with copy B from s (keys[a0] == keys[s]).
 
-        Returns (end of copy B, pairs) or None; pairs lists (line, slot) for the lines
-        of both copies, and lines matched across the copies share a slot.
+        Returns (misses, end of copy B, pairs) or None; pairs lists (line, slot) for
+        the lines of both copies, and lines matched across the copies share a slot.
         """
         keys, a_end = self.keys, s
         i, j, misses, slot, pairs = a0, s, 0, 0, []
@@ -121,16 +124,28 @@ class _Scan:
         if j == s or misses > self.max_misses:
             return None
         pairs += ((k, slot + k - i) for k in range(i, a_end))  # copy A tail beyond the cut
-        return j, pairs
+        return misses, j, pairs
 
     def find_double(self, a0: int, limit: int):
+        """The best doubling of the body starting at a0: fewest misses, then longest.
+
+        Several starts of copy B can align (a sentence that recurs inside a body, a post
+        repeated right after itself); the true one leaves fewer lines unmatched and,
+        among equals, covers more of the body.
+        """
+        best, best_rank = None, None
         s = self.next_same[a0] if a0 < limit else self.n
-        while s < limit:
+        for _ in range(MAX_COPY_STARTS):
+            if s >= limit:
+                break
             found = self.align(a0, s, limit)
             if found:
-                return found
+                misses, end, pairs = found
+                rank = (misses, -(end - a0))
+                if best_rank is None or rank < best_rank:
+                    best, best_rank = (end, pairs), rank
             s = self.next_same[s]
-        return None
+        return best
 
     def last_double_start(self) -> int:
         """Largest index of the file's last segment where a doubled body starts (or -1)."""

@@ -113,6 +113,7 @@ class Rates:
 
 
 RATES = Rates()
+SENTENCES_PER_LINE = (1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 4, 4, 4, 5, 6)  # mean 2.7
 POSTS_PER_FILE = 20  # a t.me/s page shows about 20 posts
 
 # Emoji as they occur in these channels: pictographs, dingbats, flags, VS16 and ZWJ.
@@ -288,13 +289,13 @@ def is_well_formed(title: str, body: tuple[str, ...] | list[str]) -> bool:
 
 def pick_body_length(rng: random.Random) -> int:
     roll = rng.random()
-    if roll < 0.08:
+    if roll < 0.06:
         return 1
-    if roll < 0.14:
+    if roll < 0.11:
         return 2
-    if roll < 0.50:
+    if roll < 0.36:
         return rng.randint(3, 6)
-    if roll < 0.80:
+    if roll < 0.70:
         return rng.randint(7, 10)
     return rng.randint(11, 15)
 
@@ -359,7 +360,7 @@ class PostWriter:
         r = self.rng
         if r.random() < 0.03:
             return r.choice(SHORT_LINES[lang])
-        count = 1 if r.random() < 0.5 else (2 if r.random() < 0.7 else 3)
+        count = r.choice(SENTENCES_PER_LINE)
         prefix = r.choice(LINE_EMOJI) if r.random() < 0.3 else ""
         return prefix + " ".join(self.model.sentence(r, lang) for _ in range(count))
 

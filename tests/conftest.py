@@ -1,0 +1,39 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = sorted((ROOT / "data" / "raw").glob("*.txt"))
+TABLES = ("posts", "occurrences", "paragraphs", "sources", "rejects")
+
+
+@pytest.fixture(scope="session")
+def expected() -> dict:
+    """Hand-made parse of the two seed dumps (see tests/fixtures/seeds_expected.json)."""
+    return json.loads((ROOT / "tests" / "fixtures" / "seeds_expected.json").read_text())
+
+
+def tgcorpus(*args: str, cwd: Path = ROOT, timeout: int = 300) -> subprocess.CompletedProcess:
+    """The installed `tgcorpus` command, as a user runs it."""
+    command = Path(sys.executable).with_name("tgcorpus")
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run([str(command), *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def read_table(out: Path, name: str) -> pl.DataFrame:
+    return pl.read_parquet(out / name / "**" / "*.parquet")
+
+
+@pytest.fixture(scope="session")
+def prefect_api():
+    """One embedded Prefect API for all in-process flow runs (it takes seconds to start)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
