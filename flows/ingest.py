@@ -7,7 +7,6 @@ pickle a frame to hash it, and a distributed run must not ship frames around.
 from __future__ import annotations
 
 import shutil
-import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -141,7 +140,6 @@ def export(results: list[SourceResult], stage: dict[str, Path], config: Config, 
 
 @flow(name="tgcorpus-ingest", log_prints=True)
 def ingest(config: Config) -> dict:
-    started = time.perf_counter()
     run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
     sources = discover_sources(config.inputs, config.channel)
     work = config.out / f".work-{run_id}"
@@ -154,7 +152,7 @@ def ingest(config: Config) -> dict:
         summary = export(results, stage, config, run_id)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return {**summary, "run_id": run_id, "out": str(config.out), "seconds": time.perf_counter() - started}
+    return {**summary, "run_id": run_id, "out": str(config.out)}
 
 
 def _stash(frame: pl.DataFrame, work: Path, stage: str, key: str | None) -> Path:

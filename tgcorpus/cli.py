@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
 # Prefect reads these at import; set before anything imports it. The embedded API can
@@ -31,6 +32,7 @@ def _writable_folder(out: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
     from tasks.discover_sources import InputError, discover_sources
     from tgcorpus.config import Config
 
@@ -43,11 +45,11 @@ def run(args: argparse.Namespace) -> int:
     from flows.ingest import ingest
 
     summary = ingest(config)
-    print(format_summary(summary))
+    print(format_summary(summary, seconds=time.perf_counter() - started))
     return 0
 
 
-def format_summary(s: dict) -> str:
+def format_summary(s: dict, seconds: float) -> str:
     languages = ", ".join(f"{lang} {n}" for lang, n in s["languages"].items()) or "none"
     lines = [
         f"files        {s['files']} ({len(s['files_rejected'])} rejected)",
@@ -55,7 +57,7 @@ def format_summary(s: dict) -> str:
         f"occurrences  {s['occurrences']}",
         f"posts        {s['posts']} unique, {s['duplicates']} duplicate occurrences",
         f"languages    {languages}",
-        f"written to   {s['out']} in {s['seconds']:.1f} s (run {s['run_id']})",
+        f"written to   {s['out']} in {seconds:.1f} s (run {s['run_id']})",
     ]
     lines += [f"rejected     {name}: {error}" for name, error in s["files_rejected"]]
     return "\n".join(lines)

@@ -13,7 +13,7 @@ class Config:
     # Splitter: how many lines one copy of a doubled body may lack against the other.
     max_copy_misses: int = 2
     # Language tagging: fewer letters than this and the text is `und`.
-    min_letters: int = 12
+    min_letters: int = 8
     # Rows per Parquet file; posts are written in batches of this size.
     batch_rows: int = 50_000
     languages: tuple[str, ...] = field(

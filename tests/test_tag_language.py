@@ -1,0 +1,193 @@
+"""Tests for tasks.tag_language (offline; labelled sample in tests/fixtures/langid)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from tasks.tag_language import DEFAULT_LANGUAGES, LanguageTagger, tag_paragraphs, tag_posts
+
+FIXTURES = Path(__file__).parent / "fixtures" / "langid"
+ROOT = Path(__file__).resolve().parents[1]
+
+RU_LINE = "Министр иностранных дел провёл переговоры с коллегами и обсудил вопросы безопасности в регионе."
+RU_LINE_2 = "Стороны договорились продолжить консультации на уровне экспертов в ближайшее время."
+EN_LINE = "The ministers also discussed the situation in the Middle East."
+UK_LINE = "Міністр закордонних справ України провів зустріч із європейськими колегами."
+
+
+@pytest.fixture(scope="module")
+def tagger() -> LanguageTagger:
+    return LanguageTagger()
+
+
+def labelled(cls: str) -> tuple[list[str], list[str]]:
+    texts, labels = [], []
+    for lang in DEFAULT_LANGUAGES:
+        lines = (FIXTURES / cls / f"{lang}.txt").read_text(encoding="utf-8").splitlines()
+        texts += lines
+        labels += [lang] * len(lines)
+    return texts, labels
+
+
+def test_sentences_all_correct(tagger):
+    texts, labels = labelled("sentences")
+    langs, _ = tagger.detect(texts)
+    wrong = [(t, want, got) for t, want, got in zip(texts, labels, langs) if want != got]
+    assert len(texts) == 160
+    assert wrong == []
+
+
+def test_word_pairs_at_least_90_percent(tagger):
+    texts, labels = labelled("word-pairs")
+    langs, _ = tagger.detect(texts)
+    accuracy = sum(want == got for want, got in zip(labels, langs)) / len(texts)
+    assert accuracy >= 0.90, accuracy
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "   ", "***", "🇷🇺🇧🇾", "#UnionState", "#РоссияБелоруссия #СоюзноеГосударство", "@mid_rf",
+     "https://t.me/MFARussia/25000", "12.06.2025 — 18:00", "👏3", "Да, так", "OK"],
+)
+def test_letterless_or_short_is_und(tagger, text):
+    assert tagger.detect([text]) == (["und"], [0.0])
+
+
+def test_none_text_is_und(tagger):
+    out = tag_posts(pl.DataFrame({"text": [None, RU_LINE]}, schema={"text": pl.Utf8}), tagger)
+    assert out["lang"].to_list() == ["und", "ru"]
+    assert out["lang_score"][0] == 0.0
+
+
+def test_hashtags_urls_mentions_emoji_are_ignored(tagger):
+    plain = "Сегодня президент выступил с обращением к гражданам"
+    decorated = (
+        "🇷🇺🔥 Сегодня президент выступил с обращением к гражданам 👉 #Breaking #WorldNews #UnitedKingdom "
+        "https://www.example.com/english/news/president-speech-full-text @worldnewsenglish 2025"
+    )
+    langs, scores = tagger.detect([plain, decorated])
+    assert langs == ["ru", "ru"]
+    assert scores[0] == pytest.approx(scores[1])
+    # only hashtag/URL letters: nothing left to judge
+    assert tagger.detect(["#Breaking #WorldNews https://example.com/english-news 🇬🇧"]) == (["und"], [0.0])
+
+
+def test_mixed_post_takes_language_of_most_letters(tagger):
+    ru_quoting_en = f"{RU_LINE}\n«{EN_LINE}»\n{RU_LINE_2}"
+    en_quoting_ru = f"{EN_LINE} The talks will continue next week in Geneva, officials said.\n«{RU_LINE_2}»\n{EN_LINE}"
+    assert tagger.detect([ru_quoting_en, en_quoting_ru])[0] == ["ru", "en"]
+
+
+def test_distinguishing_letters_and_latin_i_homoglyph(tagger):
+    texts = [
+        "Гадаю, що це тобі відомо",  # щ + і: lingua alone says Kazakh
+        "Бiблiотека iменi Шевченка вiдкрита для читачiв",  # Latin i typed for Ukrainian і
+        "Сёння ў Мінску адбылася сустрэча кіраўнікоў дзвюх дзяржаў",
+        "Бүгін Астанада екі елдің басшылары кездесті",
+    ]
+    assert tagger.detect(texts)[0] == ["uk", "uk", "be", "kk"]
+
+
+def test_result_restricted_to_configured_languages():
+    tagger = LanguageTagger(languages=("ru", "en"))
+    langs, scores = tagger.detect([UK_LINE, "Guten Tag, wie geht es Ihnen heute Abend in Berlin?", EN_LINE])
+    assert set(langs) <= {"ru", "en", "und"}
+    assert langs[1] == "und" and scores[1] == 0.0  # confidently German: not a configured language
+    assert langs[2] == "en"
+
+
+def test_scores_in_unit_interval_and_deterministic(tagger):
+    texts, _ = labelled("word-pairs")
+    texts = texts + [RU_LINE, EN_LINE, UK_LINE, "***"]
+    first = tagger.detect(texts)
+    again = LanguageTagger().detect(texts)
+    reversed_ = LanguageTagger().detect(texts[::-1])
+    assert first == again
+    assert first[0] == reversed_[0][::-1] and first[1] == reversed_[1][::-1]
+    assert all(0.0 <= s <= 1.0 for s in first[1])
+    assert all((s == 0.0) == (lang == "und") for lang, s in zip(*first))
+
+
+def test_tag_posts_adds_typed_columns_and_keeps_rows(tagger):
+    posts = pl.DataFrame({"post_id": [3, 1, 2, 4], "text": [RU_LINE, EN_LINE, "***", RU_LINE]})
+    out = tag_posts(posts, tagger)
+    assert out.columns == ["post_id", "text", "lang", "lang_score"]
+    assert out.schema["lang"] == pl.Utf8 and out.schema["lang_score"] == pl.Float64
+    assert out["post_id"].to_list() == [3, 1, 2, 4]
+    assert out["lang"].to_list() == ["ru", "en", "und", "ru"]
+    assert out["lang_score"][0] == out["lang_score"][3]
+
+
+def paragraphs_of(posts: dict[int, list[str]]) -> pl.DataFrame:
+    rows = [(pid, idx, text) for pid, lines in posts.items() for idx, text in enumerate(lines)]
+    return pl.DataFrame(rows, schema={"post_id": pl.Int64, "idx": pl.Int64, "text": pl.Utf8}, orient="row")
+
+
+def test_paragraphs_inherit_override_and_und(tagger):
+    lines = {
+        1: [RU_LINE, EN_LINE, "***", "🇷🇺🇧🇾", "#UnionState", RU_LINE_2, UK_LINE, "Читать полностью", "Read in full"],
+        2: [EN_LINE, "Read in full", "Russia always keeps its word."],
+    }
+    paragraphs = paragraphs_of(lines)
+    posts = tag_posts(pl.DataFrame({"post_id": [1, 2], "text": ["\n".join(v) for v in lines.values()]}), tagger)
+    assert posts["lang"].to_list() == ["ru", "en"]
+    out = tag_paragraphs(paragraphs, posts.select("post_id", "lang", "lang_score"), tagger)
+    assert out.columns == ["post_id", "idx", "text", "lang", "lang_score"]
+    assert out.select("post_id", "idx").equals(paragraphs.select("post_id", "idx"))
+    got = dict(zip(zip(out["post_id"], out["idx"]), zip(out["lang"], out["lang_score"])))
+    ru_score, en_score = posts["lang_score"].to_list()
+    assert got[(1, 0)] == ("ru", ru_score)  # agrees with the post: inherits tag and score
+    assert got[(1, 5)] == ("ru", ru_score)
+    assert got[(1, 7)] == ("ru", ru_score)  # short but agreeing
+    assert got[(1, 1)][0] == "en"  # Latin line in a Russian post: own detection
+    assert got[(1, 6)][0] == "uk"  # і/ї/є in a Russian post: own detection
+    assert got[(1, 8)][0] == "en"
+    for idx in (2, 3, 4):
+        assert got[(1, idx)] == ("und", 0.0)  # no letters
+    assert got[(2, 1)] == ("en", en_score)
+    assert got[(2, 2)] == ("en", en_score)
+
+
+def test_paragraphs_long_unmarked_text_in_ukrainian_post_is_checked(tagger):
+    # A long paragraph without і/ї/є/ґ is unlikely Ukrainian: it gets its own detection.
+    ru_without_foreign_letters = (
+        "Президент провел встречу с министрами и губернаторами по вопросам развития дорожной сети в регионах"
+    )
+    lines = {7: [UK_LINE, UK_LINE.upper(), ru_without_foreign_letters]}
+    posts = pl.DataFrame({"post_id": [7], "lang": ["uk"], "lang_score": [0.9]})
+    out = tag_paragraphs(paragraphs_of(lines), posts, tagger)
+    assert out["lang"].to_list() == ["uk", "uk", "ru"]
+    assert out["lang_score"].to_list()[:2] == [0.9, 0.9]
+
+
+def test_paragraphs_of_und_or_missing_posts_get_own_detection(tagger):
+    paragraphs = paragraphs_of({1: [RU_LINE, "Да"], 9: [EN_LINE]})
+    posts = pl.DataFrame({"post_id": [1], "lang": ["und"], "lang_score": [0.0]})
+    out = tag_paragraphs(paragraphs, posts, tagger)
+    assert out["lang"].to_list() == ["ru", "und", "en"]
+
+
+def test_works_without_network():
+    code = (
+        "import socket\n"
+        "def refuse(*a, **k): raise OSError('network disabled in test')\n"
+        "socket.socket.connect = refuse; socket.create_connection = refuse\n"
+        "from tasks.tag_language import LanguageTagger\n"
+        "print(LanguageTagger().detect(['Сегодня хорошая погода в Москве', 'The weather is fine today'])[0])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['ru', 'en']"
+
+
+def test_empty_frames(tagger):
+    posts = tag_posts(pl.DataFrame({"post_id": [], "text": []}, schema={"post_id": pl.Int64, "text": pl.Utf8}), tagger)
+    assert posts.height == 0 and posts.schema["lang"] == pl.Utf8 and posts.schema["lang_score"] == pl.Float64
+    paragraphs = tag_paragraphs(paragraphs_of({}), posts.select("post_id", "lang", "lang_score"), tagger)
+    assert paragraphs.height == 0 and paragraphs.columns[-2:] == ["lang", "lang_score"]
+    assert tagger.detect([]) == ([], [])
