@@ -133,7 +133,6 @@ def export(results: list[SourceResult], stage: dict[str, Path], config: Config, 
         "sources": _sources_table(results, occurrences).with_columns(**stamp),
         "rejects": _gather(results, "rejects").with_columns(run_id=stamp["run_id"]),
     }
-    tables = {name: validate(name, frame) for name, frame in tables.items()}
     publish_tables(tables, config.out, run_id, config.batch_rows)
     return _summary(tables)
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import polars as pl
 
+from schemas.tables import validate
+
 
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
@@ -35,6 +37,8 @@ def write_table(frame: pl.DataFrame, folder: Path, rows_per_file: int) -> list[P
 
 
 def publish_tables(tables: dict[str, pl.DataFrame], out: Path, run_id: str, rows_per_file: int) -> None:
+    """Validate every table, then publish them all; on a schema failure nothing is written."""
+    tables = {name: validate(name, frame) for name, frame in tables.items()}
     out.mkdir(parents=True, exist_ok=True)
     staging, retired = out / f".staging-{run_id}", out / f".retired-{run_id}"
     try:

@@ -1,0 +1,61 @@
+"""Schema failures name the table, the column and the rows, and never half-write a dataset."""
+import polars as pl
+import pytest
+
+from conftest import SEEDS, read_table
+from schemas.tables import TableInvalid, validate
+from tasks.export_tables import publish_tables
+from tasks.read_source import lines_frame, read_source
+from tasks.split_posts import split_posts
+
+
+def seed_split() -> pl.DataFrame:
+    return split_posts(lines_frame(SEEDS[0].name, read_source(SEEDS[0]).lines))
+
+
+def test_a_valid_split_passes():
+    assert validate("split", seed_split()).height == 225
+
+
+def test_a_failure_lists_table_column_check_and_every_bad_row():
+    broken = seed_split().with_columns(
+        line_no=pl.when(pl.col("line_no").is_in([3, 7])).then(0).otherwise(pl.col("line_no")),
+        role=pl.when(pl.col("line_no") == 10).then(pl.lit("banner")).otherwise(pl.col("role")),
+    )
+    with pytest.raises(TableInvalid) as failure:
+        validate("split", broken)
+    message = str(failure.value)
+    assert message.startswith("table 'split' failed validation:")
+    assert "column 'line_no', check 'greater_than_or_equal_to(1)': rows [2, 6]" in message
+    assert "column 'role', check \"isin(" in message and "rows [9]" in message
+
+
+def test_an_invalid_table_leaves_the_published_dataset_as_it_was(tmp_path):
+    good = {
+        "rejects": pl.DataFrame(
+            {"source_file": ["a.txt"], "line_start": [4], "line_end": [5],
+             "reason": ["blank line between posts"], "run_id": ["r1"]}
+        ),
+    }
+    out = tmp_path / "corpus"
+    publish_tables(good, out, "r1", rows_per_file=10)
+    before = read_table(out, "rejects")
+    bad = {
+        "rejects": good["rejects"].with_columns(run_id=pl.lit("r2")),
+        "sources": pl.DataFrame({"source_file": [SEEDS[0].name], "status": ["maybe"]}),
+    }
+    with pytest.raises(TableInvalid, match="table 'sources'"):
+        publish_tables(bad, out, "r2", rows_per_file=10)
+    assert read_table(out, "rejects").equals(before)
+    assert sorted(p.name for p in out.iterdir()) == ["rejects"]
+
+
+def test_tables_are_split_into_files_and_read_back_whole(tmp_path):
+    rejects = pl.DataFrame(
+        {"source_file": ["a.txt"] * 25, "line_start": list(range(1, 26)), "line_end": list(range(1, 26)),
+         "reason": ["blank line between posts"] * 25, "run_id": ["r1"] * 25}
+    )
+    publish_tables({"rejects": rejects}, tmp_path, "r1", rows_per_file=10)
+    assert len(list((tmp_path / "rejects").glob("*.parquet"))) == 3
+    assert read_table(tmp_path, "rejects").sort("line_start").equals(rejects)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
