@@ -3,23 +3,30 @@
 discover → read → split → collapse (per file) → dedupe → tag → export (per run).
 Tasks hand each other Parquet paths in a work folder, never DataFrames: Prefect would
 pickle a frame to hash it, and a distributed run must not ship frames around.
+
+A run is incremental: a file whose content was ingested before is skipped, a post
+already in the dataset is not written again (its new sighting still is), and all of a
+run's rows are committed in one snapshot (see tgcorpus/store.py).
 """
 from __future__ import annotations
 
 import shutil
+import sys
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 
 import polars as pl
 import xxhash
-from prefect import flow, task
+from prefect import flow, task, unmapped
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from schemas.tables import validate
 from tasks.collapse_copies import collapse_copies
-from tasks.dedupe_exact import mark_duplicates, unique_posts
+from tasks.dedupe_exact import mark_duplicates, new_posts
 from tasks.discover_sources import Source, discover_sources
 from tasks.export_tables import publish_tables
 from tasks.read_source import NotADump, lines_frame, read_source
@@ -27,6 +34,11 @@ from tasks.split_paragraphs import split_paragraphs
 from tasks.split_posts import reject_spans, split_posts
 from tasks.tag_language import LanguageTagger, tag_paragraphs, tag_posts
 from tgcorpus.config import Config
+from tgcorpus.failpoints import failpoint
+from tgcorpus.store import Store, StoreError
+
+UTC = pl.Datetime("us", "UTC")
+RECORDED = ("ok", "rejected", "skipped")
 
 
 @dataclass
@@ -34,9 +46,13 @@ class SourceResult:
     """What the per-file tasks learnt about one source; becomes a `sources` row."""
 
     source: Source
+    # ok | rejected | skipped (content ingested before under another name); not recorded
+    # in `sources`: unchanged (this very file was ingested before) | retry (could not read)
+    status: str = "ok"
     sha256: str | None = None
     bytes: int | None = None
     n_lines: int = 0
+    n_posts: int = 0
     error: str | None = None
     parquet: dict[str, Path] = field(default_factory=dict)
 
@@ -45,27 +61,54 @@ class SourceResult:
         """A file-name-safe id of the source (two files may share content, not a name)."""
         return xxhash.xxh64_hexdigest(self.source.name.encode())
 
+    @property
+    def parsed(self) -> bool:
+        return self.status == "ok"
+
+
+@lru_cache(maxsize=4)
+def _ingested(snapshot: Path | None) -> dict[str, list[str]]:
+    """sha256 → the names under which the snapshot has recorded that content."""
+    if snapshot is None:
+        return {}
+    recorded = pl.scan_parquet(snapshot / "sources" / "*.parquet").drop_nulls("source_sha256")
+    names = recorded.group_by("source_sha256").agg(pl.col("source_file").sort()).collect()
+    return dict(names.iter_rows())
+
 
 @task(name="read", cache_policy=NO_CACHE)
-def read(source: Source, work: Path) -> SourceResult:
+def read(source: Source, work: Path, snapshot: Path | None) -> SourceResult:
     result = SourceResult(source)
     try:
+        before = source.path.stat()
         text = read_source(source.path)
+        after = source.path.stat()
     except NotADump as err:
-        result.error = str(err)
-        return result
+        result.status, result.error, result.sha256 = "rejected", str(err), err.sha256
+        return _progress(result)
     except OSError as err:
-        result.error = f"cannot read: {err.strerror or err}"
-        return result
+        result.status, result.error = "retry", f"cannot read: {err.strerror or err}"
+        return _progress(result)
+    if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
+        result.status, result.error = "retry", "file changed while being read (still being written?)"
+        return _progress(result)
     result.sha256, result.bytes, result.n_lines = text.sha256, text.bytes, len(text.lines)
+    seen_as = _ingested(snapshot).get(text.sha256, [])
+    if source.name in seen_as:
+        result.status = "unchanged"
+        return _progress(result)
+    if seen_as:
+        result.status, result.error = "skipped", f"same content as {seen_as[0]}, ingested before"
+        return _progress(result)
     lines = validate("lines", lines_frame(source.name, text.lines))
     result.parquet["lines"] = _stash(lines, work, "lines", result.key)
+    failpoint("after-read")
     return result
 
 
 @task(name="split", cache_policy=NO_CACHE)
 def split(result: SourceResult, work: Path, config: Config) -> SourceResult:
-    if result.error is None:
+    if result.parsed:
         lines = pl.read_parquet(result.parquet["lines"])
         split_lines = validate("split", split_posts(lines, config.max_copy_misses))
         result.parquet["split"] = _stash(split_lines, work, "split", result.key)
@@ -74,23 +117,27 @@ def split(result: SourceResult, work: Path, config: Config) -> SourceResult:
 
 @task(name="collapse", cache_policy=NO_CACHE)
 def collapse(result: SourceResult, work: Path) -> SourceResult:
-    if result.error is None:
+    if result.parsed:
         split_lines = pl.read_parquet(result.parquet["split"])
         occurrences = collapse_copies(split_lines).with_columns(
             channel=pl.lit(result.source.channel, pl.Utf8),
             source_sha256=pl.lit(result.sha256),
         )
+        result.n_posts = occurrences.height
         result.parquet["occurrences"] = _stash(occurrences, work, "occurrences", result.key)
-        result.parquet["rejects"] = _stash(reject_spans(split_lines), work, "rejects", result.key)
+        rejects = reject_spans(split_lines).with_columns(source_sha256=pl.lit(result.sha256))
+        result.parquet["rejects"] = _stash(rejects, work, "rejects", result.key)
+        _progress(result)
     return result
 
 
 @task(name="dedupe", cache_policy=NO_CACHE)
-def dedupe(results: list[SourceResult], work: Path) -> dict[str, Path]:
-    occurrences = mark_duplicates(_gather(results, "occurrences"))
+def dedupe(results: list[SourceResult], work: Path, store: Store) -> dict[str, Path]:
+    known = store.scan("posts", ["post_id"])
+    occurrences = mark_duplicates(_gather(results, "occurrences"), known)
     return {
         "occurrences": _stash(occurrences, work, "all", "occurrences"),
-        "posts": _stash(unique_posts(occurrences), work, "all", "posts"),
+        "posts": _stash(new_posts(occurrences), work, "all", "posts"),
     }
 
 
@@ -109,14 +156,16 @@ def tag(stage: dict[str, Path], work: Path, config: Config) -> dict[str, Path]:
 
 
 @task(name="export", cache_policy=NO_CACHE)
-def export(results: list[SourceResult], stage: dict[str, Path], config: Config, run_id: str) -> dict:
-    stamp = dict(run_id=pl.lit(run_id), ingested_at=pl.lit(datetime.now(timezone.utc)).dt.cast_time_unit("us"))
+def export(results: list[SourceResult], stage: dict[str, Path], store: Store, config: Config, run_id: str) -> dict:
+    now = datetime.now(timezone.utc)
+    stamp = dict(run_id=pl.lit(run_id), ingested_at=pl.lit(now, UTC))
     occurrences = pl.read_parquet(stage["occurrences"])
     posts = pl.read_parquet(stage["posts"])
-    tables = {
+    recorded = [r for r in results if r.status in RECORDED]
+    new_rows = {
         "posts": posts.with_columns(
             message_id=pl.lit(None, pl.Int64),
-            date=pl.lit(None, pl.Datetime("us", "UTC")),
+            date=pl.lit(None, UTC),
             n_chars=pl.col("text").str.len_chars().cast(pl.Int64),
             **stamp,
         ).select(
@@ -130,31 +179,55 @@ def export(results: list[SourceResult], stage: dict[str, Path], config: Config, 
         "paragraphs": pl.read_parquet(stage["paragraphs"]).select(
             "post_id", "idx", "text", "lang", "lang_score"
         ),
-        "sources": _sources_table(results, occurrences).with_columns(**stamp),
-        "rejects": _gather(results, "rejects").with_columns(run_id=stamp["run_id"]),
+        "sources": _sources_table(recorded).with_columns(**stamp),
+        "rejects": _gather(results, "rejects").with_columns(run_id=stamp["run_id"]).select(
+            "source_file", "source_sha256", "line_start", "line_end", "reason", "run_id"
+        ),
     }
-    publish_tables(tables, config.out, run_id, config.batch_rows)
-    return _summary(tables)
+    publish_tables(new_rows, store, run_id, config.batch_rows)
+    summary = _summary(results, new_rows, store)
+    _publish_artifacts(results, summary)
+    return summary
 
 
-@flow(name="tgcorpus-ingest", log_prints=True)
+@flow(name="tgcorpus-ingest")
 def ingest(config: Config) -> dict:
+    """Returns the run's summary, or {"error": ...} when the output folder is busy or unusable."""
+    store = Store(config.out)
     run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
-    sources = discover_sources(config.inputs, config.channel)
-    work = config.out / f".work-{run_id}"
     try:
-        read_results = read.map(sources, work=work)
-        split_results = split.map(read_results, work=work, config=config)
-        results = [f.result() for f in collapse.map(split_results, work=work)]
-        stage = dedupe(results, work)
-        stage = tag(stage, work, config)
-        summary = export(results, stage, config, run_id)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+        with store.writer(config.lock_wait_seconds, on_wait=lambda: _waiting(config.out)):
+            work = store.home / f"work-{run_id}"
+            try:
+                sources = discover(config)
+                read_results = read.map(sources, work=unmapped(work), snapshot=unmapped(store.current()))
+                split_results = split.map(read_results, work=unmapped(work), config=unmapped(config))
+                results = [f.result() for f in collapse.map(split_results, work=unmapped(work))]
+                stage = tag(dedupe(results, work, store), work, config)
+                summary = export(results, stage, store, config, run_id)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+    except StoreError as err:
+        return {"error": str(err)}
     return {**summary, "run_id": run_id, "out": str(config.out)}
 
 
-def _stash(frame: pl.DataFrame, work: Path, stage: str, key: str | None) -> Path:
+def _waiting(out: Path) -> None:
+    print(f"waiting for another run writing to {out} ...", file=sys.stderr, flush=True)
+
+
+@task(name="discover", cache_policy=NO_CACHE)
+def discover(config: Config) -> list[Source]:
+    return discover_sources(config.inputs, config.channel)
+
+
+def _progress(result: SourceResult) -> SourceResult:
+    detail = f"{result.n_posts} posts" if result.parsed else ": ".join(filter(None, [result.status, result.error]))
+    print(f"  {result.source.name}: {detail}", file=sys.stderr, flush=True)
+    return result
+
+
+def _stash(frame: pl.DataFrame, work: Path, stage: str, key: str) -> Path:
     path = work / stage / f"{key}.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.write_parquet(path, compression="lz4")
@@ -167,44 +240,70 @@ def _gather(results: list[SourceResult], table: str) -> pl.DataFrame:
 
 
 def _empty_occurrences() -> pl.DataFrame:
-    lines = lines_frame("", [])
-    return collapse_copies(split_posts(lines)).with_columns(
+    return collapse_copies(split_posts(lines_frame("", []))).with_columns(
         channel=pl.lit(None, pl.Utf8), source_sha256=pl.lit(None, pl.Utf8)
     )
 
 
 EMPTY = {
     "occurrences": _empty_occurrences,
-    "rejects": lambda: reject_spans(split_posts(lines_frame("", []))),
+    "rejects": lambda: reject_spans(split_posts(lines_frame("", []))).with_columns(
+        source_sha256=pl.lit(None, pl.Utf8)
+    ),
 }
 
 
-def _sources_table(results: list[SourceResult], occurrences: pl.DataFrame) -> pl.DataFrame:
-    posts_per_file = dict(occurrences.group_by("source_file").len().iter_rows())
+def _sources_table(results: list[SourceResult]) -> pl.DataFrame:
     return pl.DataFrame(
-        {
-            "source_file": [r.source.name for r in results],
-            "source_sha256": [r.sha256 for r in results],
-            "bytes": [r.bytes for r in results],
-            "n_lines": [r.n_lines for r in results],
-            "n_posts": [posts_per_file.get(r.source.name, 0) for r in results],
-            "status": ["ok" if r.error is None else "rejected" for r in results],
-            "error": [r.error for r in results],
-        },
+        [
+            (r.source.name, r.sha256, r.bytes, r.n_lines, r.n_posts, r.status, r.error)
+            for r in results
+        ],
         schema={"source_file": pl.Utf8, "source_sha256": pl.Utf8, "bytes": pl.Int64, "n_lines": pl.Int64,
                 "n_posts": pl.Int64, "status": pl.Utf8, "error": pl.Utf8},
+        orient="row",
     )
 
 
-def _summary(tables: dict[str, pl.DataFrame]) -> dict:
-    sources, occurrences, posts = tables["sources"], tables["occurrences"], tables["posts"]
+def _summary(results: list[SourceResult], new_rows: dict[str, pl.DataFrame], store: Store) -> dict:
+    occurrences, posts, rejects = new_rows["occurrences"], new_rows["posts"], new_rows["rejects"]
+    by_status = {s: [r for r in results if r.status == s] for s in (*RECORDED, "unchanged", "retry")}
     return {
-        "files": sources.height,
-        "files_rejected": sources.filter(pl.col("status") == "rejected").select("source_file", "error").rows(),
-        "lines": int(sources["n_lines"].sum()),
+        "files": len(results),
+        "files_by_status": {s: len(rs) for s, rs in by_status.items()},
+        "problems": [(r.source.name, r.status, r.error) for r in results if r.status in ("rejected", "retry")],
+        "lines": sum(r.n_lines for r in by_status["ok"]),
         "occurrences": occurrences.height,
         "posts": posts.height,
         "duplicates": int(occurrences["is_duplicate"].sum()),
-        "rejected_lines": int((tables["rejects"]["line_end"] - tables["rejects"]["line_start"] + 1).sum()),
+        "rejected_lines": int((rejects["line_end"] - rejects["line_start"] + 1).sum()),
         "languages": dict(posts.group_by("lang").len().sort("len", "lang", descending=[True, False]).iter_rows()),
+        "total_posts": store.scan("posts", ["post_id"]).height,
     }
+
+
+def _publish_artifacts(results: list[SourceResult], summary: dict) -> None:
+    """What the Prefect UI shows for the run: the files table and a summary."""
+    create_table_artifact(
+        key="ingest-files",
+        table=[
+            {"file": r.source.name, "status": r.status, "posts": r.n_posts, "reason": r.error or ""}
+            for r in results
+        ],
+        description="Files of this run: ingested (ok), skipped (content seen before), rejected, retry",
+    )
+    languages = ", ".join(f"{k} {v}" for k, v in summary["languages"].items()) or "none"
+    create_markdown_artifact(
+        key="ingest-summary",
+        markdown="\n".join(
+            [
+                "# tgcorpus ingest",
+                f"- files: {summary['files']} ({', '.join(f'{k} {v}' for k, v in summary['files_by_status'].items())})",
+                f"- post occurrences: {summary['occurrences']} ({summary['duplicates']} duplicates)",
+                f"- new posts: {summary['posts']} (dataset: {summary['total_posts']})",
+                f"- languages of new posts: {languages}",
+                f"- rejected lines: {summary['rejected_lines']}",
+            ]
+        ),
+        description="Summary of this ingest run",
+    )

@@ -114,12 +114,12 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
     ),
     "sources": pa.DataFrameSchema(
         {
-            "source_file": text(unique=True),
+            "source_file": text(),
             "source_sha256": text(nullable=True, checks=pa.Check.str_matches(SHA256)),
             "bytes": count(0, nullable=True),
             "n_lines": count(0),
             "n_posts": count(0),
-            "status": text(checks=pa.Check.isin(["ok", "rejected"])),
+            "status": text(checks=pa.Check.isin(["ok", "rejected", "skipped"])),
             "error": text(nullable=True),
             "run_id": text(),
             "ingested_at": pa.Column(UTC),
@@ -128,13 +128,20 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
             lambda data: data.lazyframe.select(
                 (pl.col("status") == "ok") == pl.col("error").is_null()
             ),
-            name="error given exactly when rejected",
+            name="error given exactly when not ok",
         ),
+        unique=["source_file", "source_sha256"],
         name="sources",
         strict=True,
     ),
     "rejects": pa.DataFrameSchema(
-        {"source_file": text(), **line_range(), "reason": text(), "run_id": text()},
+        {
+            "source_file": text(),
+            "source_sha256": text(checks=pa.Check.str_matches(SHA256)),
+            **line_range(),
+            "reason": text(),
+            "run_id": text(),
+        },
         checks=ordered_range,
         name="rejects",
         strict=True,

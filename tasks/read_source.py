@@ -19,6 +19,8 @@ SNIFF_BYTES = 8192
 class NotADump(Exception):
     """The file cannot be read as a text dump; the message is the user-facing reason."""
 
+    sha256: str | None = None  # of the rejected content, when it was read
+
 
 @dataclass(frozen=True)
 class SourceText:
@@ -51,9 +53,12 @@ def decode_dump(data: bytes) -> list[str]:
 def read_source(path: Path) -> SourceText:
     """Raises NotADump (bad content) or OSError (cannot read)."""
     data = path.read_bytes()
-    return SourceText(
-        sha256=hashlib.sha256(data).hexdigest(), bytes=len(data), lines=decode_dump(data)
-    )
+    sha256 = hashlib.sha256(data).hexdigest()
+    try:
+        return SourceText(sha256=sha256, bytes=len(data), lines=decode_dump(data))
+    except NotADump as err:
+        err.sha256 = sha256
+        raise
 
 
 def lines_frame(source_file: str, lines: list[str]) -> pl.DataFrame:

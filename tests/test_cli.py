@@ -25,9 +25,9 @@ def test_run_exits_cleanly_with_a_summary(seed_runs):
     assert result.returncode == 0, result.stderr
     for noise in NOISE:
         assert noise not in result.stdout + result.stderr
-    assert "files        2 (0 rejected)" in result.stdout
-    assert "occurrences  24" in result.stdout
-    assert "posts        23 unique, 1 duplicate occurrences" in result.stdout
+    assert "files        2 (2 ok)" in result.stdout
+    assert "occurrences  24 (1 of posts seen before)" in result.stdout
+    assert "posts        23 new, 23 in the dataset" in result.stdout
     assert "languages    " in result.stdout
 
 
@@ -101,7 +101,7 @@ def test_bad_files_are_rejected_and_the_rest_goes_through(tmp_path):
     out = tmp_path / "corpus"
     result = tgcorpus("run", str(inbox), "--out", str(out), "--channel", "mfa_russia")
     assert result.returncode == 0, result.stderr
-    assert "files        4 (3 rejected)" in result.stdout
+    assert "files        4 (1 ok, 3 rejected)" in result.stdout
     sources = read_table(out, "sources").sort("source_file")
     assert sources.select("status", "error").rows() == [
         ("rejected", "empty file"),

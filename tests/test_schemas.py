@@ -5,6 +5,7 @@ import pytest
 from conftest import SEEDS, read_table
 from schemas.tables import TableInvalid, validate
 from tasks.export_tables import publish_tables
+from tgcorpus.store import Store
 from tasks.read_source import lines_frame, read_source
 from tasks.split_posts import split_posts
 
@@ -31,31 +32,32 @@ def test_a_failure_lists_table_column_check_and_every_bad_row():
 
 
 def test_an_invalid_table_leaves_the_published_dataset_as_it_was(tmp_path):
-    good = {
-        "rejects": pl.DataFrame(
-            {"source_file": ["a.txt"], "line_start": [4], "line_end": [5],
-             "reason": ["blank line between posts"], "run_id": ["r1"]}
-        ),
-    }
+    good = {"rejects": rejects_rows(1, "r1")}
     out = tmp_path / "corpus"
-    publish_tables(good, out, "r1", rows_per_file=10)
+    publish_tables(good, Store(out), "r1", rows_per_file=10)
     before = read_table(out, "rejects")
     bad = {
         "rejects": good["rejects"].with_columns(run_id=pl.lit("r2")),
         "sources": pl.DataFrame({"source_file": [SEEDS[0].name], "status": ["maybe"]}),
     }
     with pytest.raises(TableInvalid, match="table 'sources'"):
-        publish_tables(bad, out, "r2", rows_per_file=10)
+        publish_tables(bad, Store(out), "r2", rows_per_file=10)
     assert read_table(out, "rejects").equals(before)
     assert sorted(p.name for p in out.iterdir()) == ["rejects"]
+    assert len(list(Store(out).home.glob("snapshot-*"))) == 1
+
+
+def rejects_rows(n: int, run_id: str) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"source_file": ["a.txt"] * n, "source_sha256": ["0" * 64] * n, "line_start": list(range(1, n + 1)),
+         "line_end": list(range(1, n + 1)), "reason": ["blank line between posts"] * n, "run_id": [run_id] * n}
+    )
 
 
 def test_tables_are_split_into_files_and_read_back_whole(tmp_path):
-    rejects = pl.DataFrame(
-        {"source_file": ["a.txt"] * 25, "line_start": list(range(1, 26)), "line_end": list(range(1, 26)),
-         "reason": ["blank line between posts"] * 25, "run_id": ["r1"] * 25}
-    )
-    publish_tables({"rejects": rejects}, tmp_path, "r1", rows_per_file=10)
-    assert len(list((tmp_path / "rejects").glob("*.parquet"))) == 3
-    assert read_table(tmp_path, "rejects").sort("line_start").equals(rejects)
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    rejects = rejects_rows(25, "r1")
+    out = tmp_path / "corpus"
+    publish_tables({"rejects": rejects}, Store(out), "r1", rows_per_file=10)
+    assert len(list((out / "rejects").glob("*.parquet"))) == 3
+    assert read_table(out, "rejects").sort("line_start").equals(rejects)
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]

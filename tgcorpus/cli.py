@@ -22,6 +22,7 @@ class UsageError(Exception):
 
 
 def _writable_folder(out: Path) -> None:
+    """For outputs that are plain folders (synth); datasets are checked by their Store."""
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".tgcorpus-write-probe"
@@ -35,32 +36,65 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     from tasks.discover_sources import InputError, discover_sources
     from tgcorpus.config import Config
+    from tgcorpus.store import Store, StoreError
 
-    config = Config(inputs=tuple(args.paths) or Config.inputs, out=Path(args.out), channel=args.channel)
+    config = Config(inputs=tuple(args.paths) or Config.inputs, out=Path(args.out), channel=args.channel,
+                    lock_wait_seconds=args.wait)
     try:
         discover_sources(config.inputs, config.channel)  # fail fast, before Prefect starts
     except InputError as err:
         raise UsageError(str(err)) from None
-    _writable_folder(config.out)
+    try:
+        Store(config.out).check_writable()
+    except StoreError as err:
+        raise UsageError(str(err)) from None
     from flows.ingest import ingest
 
     summary = ingest(config)
+    if "error" in summary:
+        print(f"tgcorpus: {summary['error']}", file=sys.stderr)
+        return 3
     print(format_summary(summary, seconds=time.perf_counter() - started))
     return 0
 
 
 def format_summary(s: dict, seconds: float) -> str:
     languages = ", ".join(f"{lang} {n}" for lang, n in s["languages"].items()) or "none"
+    statuses = ", ".join(f"{n} {status}" for status, n in s["files_by_status"].items() if n)
     lines = [
-        f"files        {s['files']} ({len(s['files_rejected'])} rejected)",
+        f"files        {s['files']} ({statuses or 'none'})",
         f"lines        {s['lines']} ({s['rejected_lines']} in rejects)",
-        f"occurrences  {s['occurrences']}",
-        f"posts        {s['posts']} unique, {s['duplicates']} duplicate occurrences",
+        f"occurrences  {s['occurrences']} ({s['duplicates']} of posts seen before)",
+        f"posts        {s['posts']} new, {s['total_posts']} in the dataset",
         f"languages    {languages}",
         f"written to   {s['out']} in {seconds:.1f} s (run {s['run_id']})",
     ]
-    lines += [f"rejected     {name}: {error}" for name, error in s["files_rejected"]]
+    lines += [f"{status:12} {name}: {error}" for name, status, error in s["problems"]]
     return "\n".join(lines)
+
+
+def validate_dataset(args: argparse.Namespace) -> int:
+    from tgcorpus.inspect_dataset import dataset_problems
+
+    try:
+        problems = dataset_problems(Path(args.dataset))
+    except FileNotFoundError as err:
+        raise UsageError(str(err)) from None
+    if problems:
+        print("\n".join(problems))
+        return 1
+    print(f"{args.dataset}: valid")
+    return 0
+
+
+def stats(args: argparse.Namespace) -> int:
+    from tgcorpus.inspect_dataset import stats as dataset_stats
+
+    try:
+        print(dataset_stats(Path(args.dataset)))
+    except FileNotFoundError as err:
+        raise UsageError(str(err)) from None
+    return 0
 
 
 def synth(args: argparse.Namespace) -> int:
@@ -83,7 +117,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", metavar="PATH", help="files, folders or globs (default: data/raw)")
     p.add_argument("--out", default="data/corpus", help="output folder (default: data/corpus)")
     p.add_argument("--channel", help="channel name (default: each file's folder name)")
+    p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                   help="wait this long for another run writing to --out (default: don't wait)")
     p.set_defaults(handler=run)
+
+    p = commands.add_parser("validate", help="check a dataset against its schemas and invariants")
+    p.add_argument("dataset", metavar="DIR")
+    p.set_defaults(handler=validate_dataset)
+
+    p = commands.add_parser("stats", help="posts per channel, forwarded source and language")
+    p.add_argument("dataset", metavar="DIR")
+    p.set_defaults(handler=stats)
 
     p = commands.add_parser("synth", help="generate synthetic dumps with a gold file")
     p.add_argument("--out", required=True)

@@ -14,6 +14,8 @@ class Config:
     max_copy_misses: int = 2
     # Language tagging: fewer letters than this and the text is `und`.
     min_letters: int = 8
+    # How long a run waits for another run writing to the same --out before giving up.
+    lock_wait_seconds: float = 0.0
     # Rows per Parquet file; posts are written in batches of this size.
     batch_rows: int = 50_000
     languages: tuple[str, ...] = field(

@@ -1,0 +1,171 @@
+"""The dataset on disk: append-only tables, committed as whole snapshots.
+
+`--out DIR` is a symbolic link to the newest complete snapshot, a folder of table
+folders in `.<DIR name>.tgcorpus/` beside it. A run writes its new Parquet files into a
+new snapshot (hard links to the previous snapshot's files, plus its own), flushes
+them to disk, then swaps the link in one rename. A reader globbing
+`DIR/<table>/**/*.parquet` therefore sees one whole snapshot, never half a run, and a
+run killed at any point leaves the previous snapshot in place. Older snapshots are
+kept a while for readers that are still in the middle of one.
+
+One writer at a time: an exclusive `flock` on the store's lock file, which the kernel
+releases when the process ends, however it ends.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import polars as pl
+
+from tgcorpus.failpoints import failpoint
+
+SNAPSHOTS_KEPT = 3
+
+
+class StoreError(Exception):
+    """The output folder cannot be used; the message is one line for the user."""
+
+
+def fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Store:
+    def __init__(self, out: Path):
+        self.out = Path(out)
+        self.home = self.out.parent / f".{self.out.name}.tgcorpus"
+
+    # Reading ---------------------------------------------------------------------
+
+    def current(self) -> Path | None:
+        """The snapshot `out` points at, or None before the first commit."""
+        if self.out.is_symlink():
+            return self.out.resolve()
+        return None
+
+    def files(self, table: str) -> list[Path]:
+        snapshot = self.current()
+        return sorted((snapshot / table).glob("*.parquet")) if snapshot else []
+
+    def scan(self, table: str, columns: list[str] | None = None) -> pl.DataFrame | None:
+        files = self.files(table)
+        if not files:
+            return None
+        frame = pl.scan_parquet(files)
+        return (frame.select(columns) if columns else frame).collect()
+
+    # Writing ---------------------------------------------------------------------
+
+    def check_writable(self) -> None:
+        if self.out.exists() and not self.out.is_symlink():
+            if self.out.is_dir() and not any(self.out.iterdir()):
+                return  # an empty folder the user made: replaced by the link at commit
+            raise StoreError(f"--out {self.out} exists and is not a tgcorpus dataset; choose another folder")
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+            probe = self.home / ".write-probe"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as err:
+            raise StoreError(f"cannot write to --out {self.out}: {err.strerror or err}") from None
+
+    @contextmanager
+    def writer(self, wait_seconds: float = 0.0, on_wait=None):
+        """Hold the store's write lock for the block; StoreError if another run holds it."""
+        self.check_writable()
+        with open(self.home / "lock", "a+") as lock:
+            deadline = time.monotonic() + wait_seconds
+            announced = False
+            while True:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise StoreError(
+                            f"another tgcorpus run is writing to {self.out}; try again when it has finished"
+                        ) from None
+                    if on_wait and not announced:
+                        on_wait()
+                        announced = True
+                    time.sleep(0.2)
+            try:
+                self._clear_leftovers()
+                yield self
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def commit(self, new_rows: dict[str, pl.DataFrame], run_id: str, rows_per_file: int) -> Path:
+        """A new snapshot: the current files plus `new_rows` as this run's files.
+
+        A run that adds no rows changes nothing (the current snapshot stays)."""
+        previous = self.current()
+        if previous and not any(frame.height for frame in new_rows.values()):
+            return previous
+        staging = self.home / f"staging-{run_id}"
+        staging.mkdir(parents=True)
+        tables = set(new_rows) | ({p.name for p in previous.iterdir() if p.is_dir()} if previous else set())
+        for table in sorted(tables):
+            folder = staging / table
+            folder.mkdir()
+            for old in self.files(table):
+                os.link(old, folder / old.name)
+            if table in new_rows:
+                self._write(new_rows[table], folder, run_id, rows_per_file, first=not self.files(table))
+            fsync_path(folder)
+        fsync_path(staging)
+        snapshot = self.home / f"snapshot-{self._sequence(previous) + 1:06d}-{run_id}"
+        staging.rename(snapshot)
+        failpoint("before-swap")
+        self._point_at(snapshot)
+        self._prune()
+        return snapshot
+
+    @staticmethod
+    def _sequence(snapshot: Path | None) -> int:
+        return int(snapshot.name.split("-")[1]) if snapshot else 0
+
+    @staticmethod
+    def _write(frame: pl.DataFrame, folder: Path, run_id: str, rows_per_file: int, first: bool) -> None:
+        # A run that adds no rows writes no file, except the table's first file, which
+        # carries the schema so that readers find the table even when it is empty.
+        if frame.height == 0 and not first:
+            return
+        for number, offset in enumerate(range(0, max(frame.height, 1), rows_per_file)):
+            path = folder / f"part-{run_id}-{number:05d}.parquet"
+            frame.slice(offset, rows_per_file).write_parquet(path, compression="zstd", statistics=True)
+            fsync_path(path)
+            failpoint("mid-write")
+
+    def _point_at(self, snapshot: Path) -> None:
+        link = self.out.parent / f".{self.out.name}.link-{snapshot.name}"
+        link.symlink_to(os.path.relpath(snapshot, self.out.parent))
+        if self.out.is_dir() and not self.out.is_symlink():
+            self.out.rmdir()  # the empty folder check_writable allowed
+        link.rename(self.out)  # the commit: one atomic rename
+        fsync_path(self.out.parent)
+
+    def _prune(self) -> None:
+        """Keep the newest snapshots (readers may be in the middle of one)."""
+        for old in sorted(self.home.glob("snapshot-*"))[:-SNAPSHOTS_KEPT]:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def _clear_leftovers(self) -> None:
+        """What runs killed before their commit left: staging, unlinked snapshots, links."""
+        current = self.current()
+        for leftover in self.home.glob("staging-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        for snapshot in self.home.glob("snapshot-*"):
+            if current is None or snapshot.name > current.name:
+                shutil.rmtree(snapshot, ignore_errors=True)
+        for link in self.out.parent.glob(f".{self.out.name}.link-*"):
+            link.unlink(missing_ok=True)
