@@ -160,9 +160,10 @@ class Store:
             shutil.rmtree(old, ignore_errors=True)
 
     def _clear_leftovers(self) -> None:
-        """What runs killed before their commit left: staging, unlinked snapshots, links."""
+        """What runs killed before their commit left: work and staging folders, snapshots
+        that never became current, links."""
         current = self.current()
-        for leftover in self.home.glob("staging-*"):
+        for leftover in [*self.home.glob("staging-*"), *self.home.glob("work-*")]:
             shutil.rmtree(leftover, ignore_errors=True)
         for snapshot in self.home.glob("snapshot-*"):
             if current is None or snapshot.name > current.name:
