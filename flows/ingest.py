@@ -26,10 +26,14 @@ from prefect.cache_policies import NO_CACHE
 
 from schemas.tables import validate
 from tasks.collapse_copies import collapse_copies
-from tasks.dedupe_exact import mark_duplicates, new_posts
+from tasks.dedupe_exact import RICHER_FIELDS, mark_duplicates, new_posts, richer_sightings
 from tasks.discover_sources import Source, discover_sources
 from tasks.export_tables import publish_tables
-from tasks.read_source import NotADump, lines_frame, read_source
+from tasks.detect_format import HEAD_BYTES, detect_format
+from tasks.read_source import NotADump, lines_frame, read_source, sha256_of_file
+from tasks.read_telegram_export import OUTPUT_SCHEMA as EXPORT_COLUMNS
+from tasks.read_telegram_export import read_telegram_export
+from tasks.read_web_page import read_web_page
 from tasks.split_paragraphs import split_paragraphs
 from tasks.split_posts import reject_spans, split_posts
 from tasks.tag_language import LanguageTagger, tag_paragraphs, tag_posts
@@ -38,6 +42,9 @@ from tgcorpus.failpoints import failpoint
 from tgcorpus.store import Store, StoreError
 
 UTC = pl.Datetime("us", "UTC")
+STRUCTURED_READERS = {"telegram_json": read_telegram_export, "web_html": read_web_page}
+# The occurrence columns every reader produces, in order (read_telegram_export's schema).
+OCCURRENCE_COLUMNS = [*EXPORT_COLUMNS, "source_sha256"]
 RECORDED = ("ok", "rejected", "skipped")
 
 
@@ -81,7 +88,15 @@ def read(source: Source, work: Path, snapshot: Path | None) -> SourceResult:
     result = SourceResult(source)
     try:
         before = source.path.stat()
-        text = read_source(source.path)
+        with open(source.path, "rb") as handle:
+            file_format = detect_format(handle.read(HEAD_BYTES))
+        if file_format in STRUCTURED_READERS:
+            result.sha256, result.bytes = sha256_of_file(source.path), before.st_size
+        else:
+            text = read_source(source.path)
+            result.sha256, result.bytes, result.n_lines = text.sha256, text.bytes, len(text.lines)
+            if file_format is None:
+                raise NotADump("not a text capture, Telegram Desktop export or saved t.me page", text.sha256)
         after = source.path.stat()
     except NotADump as err:
         result.status, result.error, result.sha256 = "rejected", str(err), err.sha256
@@ -92,23 +107,38 @@ def read(source: Source, work: Path, snapshot: Path | None) -> SourceResult:
     if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
         result.status, result.error = "retry", "file changed while being read (still being written?)"
         return _progress(result)
-    result.sha256, result.bytes, result.n_lines = text.sha256, text.bytes, len(text.lines)
-    seen_as = _ingested(snapshot).get(text.sha256, [])
+    seen_as = _ingested(snapshot).get(result.sha256, [])
     if source.name in seen_as:
         result.status = "unchanged"
         return _progress(result)
     if seen_as:
         result.status, result.error = "skipped", f"same content as {seen_as[0]}, ingested before"
         return _progress(result)
+    if file_format in STRUCTURED_READERS:
+        return _read_structured(result, file_format, work)
     lines = validate("lines", lines_frame(source.name, text.lines))
     result.parquet["lines"] = _stash(lines, work, "lines", result.key)
     failpoint("after-read")
     return result
 
 
+def _read_structured(result: SourceResult, file_format: str, work: Path) -> SourceResult:
+    """JSON exports and saved pages carry their posts whole: no splitting, no copies."""
+    try:
+        occurrences, _ = STRUCTURED_READERS[file_format](result.source.path, result.source.name)
+    except NotADump as err:
+        result.status, result.error = "rejected", str(err)
+        return _progress(result)
+    result.n_posts = occurrences.height
+    result.parquet["occurrences"] = _stash(
+        occurrences.with_columns(source_sha256=pl.lit(result.sha256)), work, "occurrences", result.key
+    )
+    return _progress(result)
+
+
 @task(name="split", cache_policy=NO_CACHE)
 def split(result: SourceResult, work: Path, config: Config) -> SourceResult:
-    if result.parsed:
+    if "lines" in result.parquet:  # text captures only: other formats come as posts
         lines = pl.read_parquet(result.parquet["lines"])
         split_lines = validate("split", split_posts(lines, config.max_copy_misses))
         result.parquet["split"] = _stash(split_lines, work, "split", result.key)
@@ -117,12 +147,9 @@ def split(result: SourceResult, work: Path, config: Config) -> SourceResult:
 
 @task(name="collapse", cache_policy=NO_CACHE)
 def collapse(result: SourceResult, work: Path) -> SourceResult:
-    if result.parsed:
+    if "split" in result.parquet:
         split_lines = pl.read_parquet(result.parquet["split"])
-        occurrences = collapse_copies(split_lines).with_columns(
-            channel=pl.lit(result.source.channel, pl.Utf8),
-            source_sha256=pl.lit(result.sha256),
-        )
+        occurrences = with_capture_fields(collapse_copies(split_lines), result)
         result.n_posts = occurrences.height
         result.parquet["occurrences"] = _stash(occurrences, work, "occurrences", result.key)
         rejects = reject_spans(split_lines).with_columns(source_sha256=pl.lit(result.sha256))
@@ -133,11 +160,13 @@ def collapse(result: SourceResult, work: Path) -> SourceResult:
 
 @task(name="dedupe", cache_policy=NO_CACHE)
 def dedupe(results: list[SourceResult], work: Path, store: Store) -> dict[str, Path]:
-    known = store.scan("posts", ["post_id"])
+    known = store.scan("posts", ["post_id", *RICHER_FIELDS])
     occurrences = mark_duplicates(_gather(results, "occurrences"), known)
+    enriched = richer_sightings(occurrences, known) if known is not None else occurrences.head(0)
     return {
         "occurrences": _stash(occurrences, work, "all", "occurrences"),
         "posts": _stash(new_posts(occurrences), work, "all", "posts"),
+        "enriched": _stash(enriched, work, "all", "enriched"),
     }
 
 
@@ -163,18 +192,15 @@ def export(results: list[SourceResult], stage: dict[str, Path], store: Store, co
     posts = pl.read_parquet(stage["posts"])
     recorded = [r for r in results if r.status in RECORDED]
     new_rows = {
-        "posts": posts.with_columns(
-            message_id=pl.lit(None, pl.Int64),
-            date=pl.lit(None, UTC),
-            n_chars=pl.col("text").str.len_chars().cast(pl.Int64),
-            **stamp,
-        ).select(
+        "posts": posts.with_columns(n_chars=pl.col("text").str.len_chars().cast(pl.Int64), **stamp).select(
             "post_id", "channel", "message_id", "date", "forwarded_from", "media", "title",
             "text", "hashtags", "reactions", "lang", "lang_score", "n_chars", "run_id", "ingested_at",
+            "views", "edited_at",
         ),
         "occurrences": occurrences.with_columns(run_id=stamp["run_id"]).select(
             "post_id", "channel", "source_file", "source_sha256", "position", "line_start",
             "line_end", "is_duplicate", "forwarded_from", "reactions", "views", "truncated", "run_id",
+            "message_id", "date", "edited_at",
         ),
         "paragraphs": pl.read_parquet(stage["paragraphs"]).select(
             "post_id", "idx", "text", "lang", "lang_score"
@@ -184,7 +210,8 @@ def export(results: list[SourceResult], stage: dict[str, Path], store: Store, co
             "source_file", "source_sha256", "line_start", "line_end", "reason", "run_id"
         ),
     }
-    publish_tables(new_rows, store, run_id, config.batch_rows)
+    enriched = {"posts": ("post_id", pl.read_parquet(stage["enriched"]))}
+    publish_tables(new_rows, store, run_id, config.batch_rows, enriched)
     summary = _summary(results, new_rows, store)
     _publish_artifacts(results, summary)
     return summary
@@ -239,10 +266,20 @@ def _gather(results: list[SourceResult], table: str) -> pl.DataFrame:
     return pl.read_parquet(paths) if paths else EMPTY[table]()
 
 
+def with_capture_fields(occurrences: pl.DataFrame, result: SourceResult | None) -> pl.DataFrame:
+    """A text capture's occurrences in the columns every format shares: the channel is
+    the source's, and what a capture cannot carry (id, date, edit time) is null."""
+    return occurrences.with_columns(
+        channel=pl.lit(result.source.channel if result else None, pl.Utf8),
+        message_id=pl.lit(None, pl.Int64),
+        date=pl.lit(None, UTC),
+        edited_at=pl.lit(None, UTC),
+        source_sha256=pl.lit(result.sha256 if result else None, pl.Utf8),
+    ).select(OCCURRENCE_COLUMNS)
+
+
 def _empty_occurrences() -> pl.DataFrame:
-    return collapse_copies(split_posts(lines_frame("", []))).with_columns(
-        channel=pl.lit(None, pl.Utf8), source_sha256=pl.lit(None, pl.Utf8)
-    )
+    return with_capture_fields(collapse_copies(split_posts(lines_frame("", []))), None)
 
 
 EMPTY = {

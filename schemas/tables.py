@@ -31,7 +31,7 @@ def line_range() -> dict[str, pa.Column]:
 
 
 ordered_range = pa.Check(
-    lambda data: data.lazyframe.select(pl.col("line_end") >= pl.col("line_start")),
+    lambda data: data.lazyframe.select((pl.col("line_end") >= pl.col("line_start")).fill_null(True)),
     name="line_end >= line_start",
 )
 language = {
@@ -73,16 +73,21 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
             "source_file": text(),
             "source_sha256": text(checks=pa.Check.str_matches(SHA256)),
             "position": count(0),
-            **line_range(),
+            # null for formats without lines (JSON exports, saved pages)
+            "line_start": count(1, nullable=True),
+            "line_end": count(1, nullable=True),
             "is_duplicate": pa.Column(pl.Boolean),
             "forwarded_from": text(nullable=True),
             "reactions": pa.Column(REACTIONS),
             "views": count(0, nullable=True),
             "truncated": pa.Column(pl.Boolean),
             "run_id": text(),
+            "message_id": count(0, nullable=True),
+            "date": pa.Column(UTC, nullable=True),
+            "edited_at": pa.Column(UTC, nullable=True),
         },
         checks=ordered_range,
-        unique=["source_file", "position"],
+        unique=["source_file", "source_sha256", "position"],
         name="occurrences",
         strict=True,
     ),
@@ -102,6 +107,8 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
             "n_chars": count(1),
             "run_id": text(),
             "ingested_at": pa.Column(UTC),
+            "views": count(0, nullable=True),
+            "edited_at": pa.Column(UTC, nullable=True),
         },
         name="posts",
         strict=True,

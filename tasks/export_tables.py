@@ -13,6 +13,12 @@ from schemas.tables import validate
 from tgcorpus.store import Store
 
 
-def publish_tables(new_rows: dict[str, pl.DataFrame], store: Store, run_id: str, rows_per_file: int) -> Path:
+def publish_tables(
+    new_rows: dict[str, pl.DataFrame],
+    store: Store,
+    run_id: str,
+    rows_per_file: int,
+    updates: dict[str, tuple[str, pl.DataFrame]] | None = None,
+) -> Path:
     valid = {name: validate(name, frame) for name, frame in new_rows.items()}
-    return store.commit(valid, run_id, rows_per_file)
+    return store.commit(valid, run_id, rows_per_file, updates)

@@ -19,7 +19,17 @@ SNIFF_BYTES = 8192
 class NotADump(Exception):
     """The file cannot be read as a text dump; the message is the user-facing reason."""
 
-    sha256: str | None = None  # of the rejected content, when it was read
+    def __init__(self, reason: str, sha256: str | None = None):
+        super().__init__(reason)
+        self.sha256 = sha256  # of the rejected content, when it was read
+
+
+def sha256_of_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -57,8 +67,7 @@ def read_source(path: Path) -> SourceText:
     try:
         return SourceText(sha256=sha256, bytes=len(data), lines=decode_dump(data))
     except NotADump as err:
-        err.sha256 = sha256
-        raise
+        raise NotADump(str(err), sha256) from None
 
 
 def lines_frame(source_file: str, lines: list[str]) -> pl.DataFrame:

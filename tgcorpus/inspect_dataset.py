@@ -33,7 +33,7 @@ def dataset_problems(out: Path) -> list[str]:
             problems.append(f"{child}: {orphans.len()} post_id not in posts, e.g. {orphans[0]}")
     spans = pl.concat(
         [
-            occurrences.select("source_file", "source_sha256", "line_start", "line_end"),
+            occurrences.select("source_file", "source_sha256", "line_start", "line_end").drop_nulls(),
             tables["rejects"].select("source_file", "source_sha256", "line_start", "line_end"),
         ]
     ).sort("source_file", "source_sha256", "line_start")

@@ -104,12 +104,21 @@ class Store:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def commit(self, new_rows: dict[str, pl.DataFrame], run_id: str, rows_per_file: int) -> Path:
+    def commit(
+        self,
+        new_rows: dict[str, pl.DataFrame],
+        run_id: str,
+        rows_per_file: int,
+        updates: dict[str, tuple[str, pl.DataFrame]] | None = None,
+    ) -> Path:
         """A new snapshot: the current files plus `new_rows` as this run's files.
 
-        A run that adds no rows changes nothing (the current snapshot stays)."""
+        `updates` maps a table to (key column, rows): the files holding those keys are
+        rewritten with the rows' non-null values (copy on write; other files are shared
+        with the previous snapshot). A run that changes nothing keeps the snapshot."""
+        updates = {t: u for t, u in (updates or {}).items() if u[1].height}
         previous = self.current()
-        if previous and not any(frame.height for frame in new_rows.values()):
+        if previous and not updates and not any(frame.height for frame in new_rows.values()):
             return previous
         staging = self.home / f"staging-{run_id}"
         staging.mkdir(parents=True)
@@ -117,10 +126,12 @@ class Store:
         for table in sorted(tables):
             folder = staging / table
             folder.mkdir()
+            rewritten = self._rewrite(table, *updates[table], folder, run_id) if table in updates else set()
             for old in self.files(table):
-                os.link(old, folder / old.name)
+                if old not in rewritten:
+                    os.link(old, folder / old.name)
             if table in new_rows:
-                self._write(new_rows[table], folder, run_id, rows_per_file, first=not self.files(table))
+                self._write(new_rows[table], folder, f"{run_id}-", rows_per_file, first=not self.files(table))
             fsync_path(folder)
         fsync_path(staging)
         snapshot = self.home / f"snapshot-{self._sequence(previous) + 1:06d}-{run_id}"
@@ -130,18 +141,31 @@ class Store:
         self._prune()
         return snapshot
 
+    def _rewrite(self, table: str, key: str, rows: pl.DataFrame, folder: Path, run_id: str) -> set[Path]:
+        """Write updated copies of the files that hold `rows`' keys; returns the originals."""
+        files = self.files(table)
+        holding = (
+            pl.scan_parquet(files, include_file_paths="file")
+            .filter(pl.col(key).is_in(rows[key].implode()))
+            .select("file").unique().collect()["file"].sort().to_list()
+        )
+        for number, name in enumerate(holding):
+            updated = pl.read_parquet(name).update(rows, on=key, how="left")
+            self._write(updated, folder, f"{run_id}-u{number:05d}-", 1 << 62, first=True)
+        return {Path(name) for name in holding}
+
     @staticmethod
     def _sequence(snapshot: Path | None) -> int:
         return int(snapshot.name.split("-")[1]) if snapshot else 0
 
     @staticmethod
-    def _write(frame: pl.DataFrame, folder: Path, run_id: str, rows_per_file: int, first: bool) -> None:
+    def _write(frame: pl.DataFrame, folder: Path, prefix: str, rows_per_file: int, first: bool) -> None:
         # A run that adds no rows writes no file, except the table's first file, which
         # carries the schema so that readers find the table even when it is empty.
         if frame.height == 0 and not first:
             return
         for number, offset in enumerate(range(0, max(frame.height, 1), rows_per_file)):
-            path = folder / f"part-{run_id}-{number:05d}.parquet"
+            path = folder / f"part-{prefix}{number:05d}.parquet"
             frame.slice(offset, rows_per_file).write_parquet(path, compression="zstd", statistics=True)
             fsync_path(path)
             failpoint("mid-write")

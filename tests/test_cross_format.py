@@ -1,0 +1,46 @@
+"""Text captures, Telegram Desktop exports and saved pages in one dataset."""
+import shutil
+
+import polars as pl
+
+from conftest import ROOT, read_table, tgcorpus
+
+FIXTURES = ROOT / "tests" / "fixtures" / "formats"
+
+
+def test_three_formats_in_one_run_share_post_ids(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    # Names that do not tell the format: detection is by content.
+    for name, target in [("cross_capture.txt", "a.dump"), ("result.json", "b.dump"), ("mid_russia_page.html", "c.dump")]:
+        shutil.copy(FIXTURES / name, inbox / target)
+    out = tmp_path / "corpus"
+    result = tgcorpus("run", str(inbox), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    occurrences, posts = read_table(out, "occurrences"), read_table(out, "posts")
+    seen_in = occurrences.group_by("post_id").agg(pl.col("source_file").str.split("/").list.last().unique().sort())
+    everywhere = seen_in.filter(pl.col("source_file").list.len() == 3)
+    assert everywhere.height == 2, "the two posts of the capture are in the export and the page too"
+    shared = posts.join(everywhere, on="post_id")
+    assert shared["message_id"].null_count() == 0 and shared["date"].null_count() == 0
+    assert set(read_table(out, "sources")["status"]) == {"ok"}
+    assert tgcorpus("validate", str(out)).returncode == 0
+
+
+def test_a_later_export_enriches_posts_first_seen_in_a_capture(tmp_path):
+    out = tmp_path / "corpus"
+    first = tgcorpus("run", str(FIXTURES / "cross_capture.txt"), "--out", str(out))
+    assert first.returncode == 0, first.stderr
+    before = read_table(out, "posts")
+    assert before.height == 2 and before["message_id"].null_count() == 2
+    second = tgcorpus("run", str(FIXTURES / "result.json"), "--out", str(out))
+    assert second.returncode == 0, second.stderr
+    after = read_table(out, "posts")
+    enriched = after.filter(pl.col("post_id").is_in(before["post_id"].implode()))
+    assert enriched.height == 2 and enriched["message_id"].null_count() == 0
+    assert after.schema["date"] == pl.Datetime("us", "UTC")
+    assert after["post_id"].is_unique().all()
+    # Everything but the enriched fields is as the first run wrote it.
+    keep = [c for c in before.columns if c not in ("message_id", "date", "edited_at", "views")]
+    assert enriched.select(keep).sort("post_id").equals(before.select(keep).sort("post_id"))
+    assert tgcorpus("validate", str(out)).returncode == 0
