@@ -61,6 +61,7 @@ class SourceResult:
     n_lines: int = 0
     n_posts: int = 0
     error: str | None = None
+    warning: str | None = None
     parquet: dict[str, Path] = field(default_factory=dict)
 
     @property
@@ -86,6 +87,7 @@ def _ingested(snapshot: Path | None) -> dict[str, list[str]]:
 @task(name="read", cache_policy=NO_CACHE)
 def read(source: Source, work: Path, snapshot: Path | None) -> SourceResult:
     result = SourceResult(source)
+    failpoint(f"before-read:{source.path.name}")
     try:
         before = source.path.stat()
         with open(source.path, "rb") as handle:
@@ -95,8 +97,10 @@ def read(source: Source, work: Path, snapshot: Path | None) -> SourceResult:
         else:
             text = read_source(source.path)
             result.sha256, result.bytes, result.n_lines = text.sha256, text.bytes, len(text.lines)
+            result.warning = text.warning
             if file_format is None:
                 raise NotADump("not a text capture, Telegram Desktop export or saved t.me page", text.sha256)
+        failpoint(f"mid-read:{source.path.name}")
         after = source.path.stat()
     except NotADump as err:
         result.status, result.error, result.sha256 = "rejected", str(err), err.sha256
@@ -293,11 +297,11 @@ EMPTY = {
 def _sources_table(results: list[SourceResult]) -> pl.DataFrame:
     return pl.DataFrame(
         [
-            (r.source.name, r.sha256, r.bytes, r.n_lines, r.n_posts, r.status, r.error)
+            (r.source.name, r.sha256, r.bytes, r.n_lines, r.n_posts, r.status, r.error, r.warning)
             for r in results
         ],
         schema={"source_file": pl.Utf8, "source_sha256": pl.Utf8, "bytes": pl.Int64, "n_lines": pl.Int64,
-                "n_posts": pl.Int64, "status": pl.Utf8, "error": pl.Utf8},
+                "n_posts": pl.Int64, "status": pl.Utf8, "error": pl.Utf8, "warning": pl.Utf8},
         orient="row",
     )
 
@@ -308,7 +312,8 @@ def _summary(results: list[SourceResult], new_rows: dict[str, pl.DataFrame], sto
     return {
         "files": len(results),
         "files_by_status": {s: len(rs) for s, rs in by_status.items()},
-        "problems": [(r.source.name, r.status, r.error) for r in results if r.status in ("rejected", "retry")],
+        "problems": [(r.source.name, r.status, r.error) for r in results if r.status in ("rejected", "retry")]
+        + [(r.source.name, "warning", r.warning) for r in results if r.warning],
         "lines": sum(r.n_lines for r in by_status["ok"]),
         "occurrences": occurrences.height,
         "posts": posts.height,
@@ -324,7 +329,7 @@ def _publish_artifacts(results: list[SourceResult], summary: dict) -> None:
     create_table_artifact(
         key="ingest-files",
         table=[
-            {"file": r.source.name, "status": r.status, "posts": r.n_posts, "reason": r.error or ""}
+            {"file": r.source.name, "status": r.status, "posts": r.n_posts, "reason": r.error or r.warning or ""}
             for r in results
         ],
         description="Files of this run: ingested (ok), skipped (content seen before), rejected, retry",

@@ -130,6 +130,7 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
             "error": text(nullable=True),
             "run_id": text(),
             "ingested_at": pa.Column(UTC),
+            "warning": text(nullable=True),
         },
         checks=pa.Check(
             lambda data: data.lazyframe.select(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import polars as pl
 import xxhash
 
-from tasks.split_posts import COUNT, HEADER_PREFIX, REACTION_TOKEN, TIME_TOKEN, VIEWS_TOKEN
+from tasks.split_posts import BODY_ROLES, COUNT, HEADER_PREFIX, REACTION_TOKEN, TIME_TOKEN, VIEWS_TOKEN
 
 REACTION = pl.Struct({"emoji": pl.Utf8, "count": pl.Int64})
 HASHTAG = r"#[\p{L}\p{N}_]+"
@@ -82,12 +82,18 @@ def collapse_copies(split: pl.DataFrame) -> pl.DataFrame:
         forwarded_from=pl.col("text").filter(role == "header").first().str.strip_prefix(HEADER_PREFIX),
         media=pl.col("text").filter(role == "media").first(),
         title=pl.col("text").filter(role == "title").first(),
-        truncated=(role == "copy_b").any().not_() & (role == "copy_a").any(),
+        truncated=(role == "uncopied").any(),
     )
     body = (
-        in_post.filter(role.is_in(["copy_a", "copy_b"]))
+        in_post.filter(role.is_in(BODY_ROLES))
         .group_by(keys + ["slot"])
-        .agg(pl.col("text").sort_by(pl.col("text").str.len_chars(), descending=True).first())
+        # The longer variant of a line, unless it carries replacement characters from
+        # invalid bytes and the other copy is clean.
+        .agg(
+            pl.col("text")
+            .sort_by(pl.col("text").str.contains("\ufffd"), pl.col("text").str.len_chars(), descending=[False, True])
+            .first()
+        )
         .group_by(keys)
         .agg(body=pl.col("text").sort_by("slot"))
     )

@@ -19,7 +19,7 @@ class Source:
 
 
 def display_name(path: Path) -> str:
-    absolute = path.resolve()
+    absolute = Path(os.path.abspath(path))  # not resolve(): links stay as named, loops too
     try:
         return absolute.relative_to(Path.cwd().resolve()).as_posix()
     except ValueError:
@@ -29,7 +29,11 @@ def display_name(path: Path) -> str:
 def _files_of(argument: str) -> list[Path]:
     path = Path(argument).expanduser()
     if path.is_dir():
-        return sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+        # Broken links and link loops are kept: reading them fails with a reason.
+        return sorted(
+            p for p in path.rglob("*")
+            if (p.is_file() or p.is_symlink() and not p.is_dir()) and not p.name.startswith(".")
+        )
     if path.exists() or path.is_symlink():
         return [path]
     if glob.has_magic(argument):
@@ -47,10 +51,14 @@ def discover_sources(inputs: tuple[str, ...], channel: str | None = None) -> lis
         raise InputError("no input paths given")
     found: dict[str, Source] = {}
     for argument in inputs:
-        files = _files_of(argument)
+        try:
+            files = _files_of(argument)
+        except OSError as err:
+            raise InputError(f"cannot read input {argument}: {err.strerror or err}") from None
         if not files:
             raise InputError(f"no files match: {argument}")
         for path in files:
             name = display_name(path)
-            found.setdefault(name, Source(path, name, channel or path.resolve().parent.name))
+            folder = Path(os.path.abspath(path)).parent.name
+            found.setdefault(name, Source(path, name, channel or folder))
     return [found[name] for name in sorted(found)]

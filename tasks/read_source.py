@@ -14,6 +14,9 @@ import polars as pl
 
 # Bytes we look at to tell text from binary: a NUL in the first 8 KiB means binary.
 SNIFF_BYTES = 8192
+# A few invalid bytes in a UTF-8 dump (a capture glitch) are replaced and reported;
+# more than this share of the characters means the file is in another encoding.
+MAX_INVALID_SHARE = 0.001
 
 
 class NotADump(Exception):
@@ -37,27 +40,33 @@ class SourceText:
     sha256: str
     bytes: int
     lines: list[str]
+    warning: str | None = None
 
 
-def decode_dump(data: bytes) -> list[str]:
+def decode_dump(data: bytes) -> tuple[list[str], str | None]:
+    """The file's lines, and a warning when invalid bytes had to be replaced."""
     if not data:
         raise NotADump("empty file")
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
         raise NotADump("UTF-16 text; save the capture as UTF-8")
     if b"\x00" in data[:SNIFF_BYTES]:
         raise NotADump("binary file (NUL bytes), not a text dump")
+    warning = None
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        raise NotADump(
-            f"not UTF-8: invalid byte 0x{data[err.start]:02x} at offset {err.start}"
-        ) from None
+        text = data.decode("utf-8-sig", errors="replace")
+        replaced = text.count("\ufffd")
+        where = f"invalid byte 0x{data[err.start]:02x} at offset {err.start}"
+        if replaced > max(2, len(text) * MAX_INVALID_SHARE):
+            raise NotADump(f"not UTF-8 (another encoding, such as cp1251?): {where}") from None
+        warning = f"{replaced} invalid UTF-8 sequence(s) replaced by U+FFFD, the first: {where}"
     if not text.strip():
         raise NotADump("no text (only white space)")
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if text.endswith("\n"):
         text = text[:-1]
-    return [line.rstrip() for line in text.split("\n")]
+    return [line.rstrip() for line in text.split("\n")], warning
 
 
 def read_source(path: Path) -> SourceText:
@@ -65,7 +74,8 @@ def read_source(path: Path) -> SourceText:
     data = path.read_bytes()
     sha256 = hashlib.sha256(data).hexdigest()
     try:
-        return SourceText(sha256=sha256, bytes=len(data), lines=decode_dump(data))
+        lines, warning = decode_dump(data)
+        return SourceText(sha256=sha256, bytes=len(data), lines=lines, warning=warning)
     except NotADump as err:
         raise NotADump(str(err), sha256) from None
 

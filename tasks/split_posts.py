@@ -44,7 +44,9 @@ MAX_COPY_STARTS = 16
 # Line kinds, as small integers for the scan.
 TEXT, HEADER, PLACEHOLDER, VIEW, FOOTER, BLANK = range(6)
 
-ROLES = ["header", "media", "view", "title", "copy_a", "copy_b", "footer", "blank"]
+# uncopied: body lines whose second copy the end of the capture cut off.
+ROLES = ["header", "media", "view", "title", "copy_a", "copy_b", "uncopied", "footer", "blank"]
+BODY_ROLES = ["copy_a", "copy_b", "uncopied"]
 REJECT_REASONS = {
     "blank": "blank line between posts",
     "orphan_footer": "reaction/views/time line with no post before it",
@@ -100,8 +102,9 @@ class _Scan:
     def align(self, a0: int, s: int, limit: int):
         """Align copy A = [a0, s) with copy B from s (keys[a0] == keys[s]).
 
-        Returns (misses, end of copy B, pairs) or None; pairs lists (line, slot) for
-        the lines of both copies, and lines matched across the copies share a slot.
+        Returns (misses, end of copy B, pairs, cut) or None; pairs lists (line, slot)
+        for the lines of both copies, and lines matched across the copies share a slot;
+        copy A's lines from `cut` on have no second copy (the file ended).
         """
         keys, a_end = self.keys, s
         i, j, misses, slot, pairs = a0, s, 0, 0, []
@@ -124,7 +127,7 @@ class _Scan:
         if j == s or misses > self.max_misses:
             return None
         pairs += ((k, slot + k - i) for k in range(i, a_end))  # copy A tail beyond the cut
-        return misses, j, pairs
+        return misses, j, pairs, i
 
     def find_double(self, a0: int, limit: int):
         """The best doubling of the body starting at a0: fewest misses, then longest.
@@ -140,10 +143,10 @@ class _Scan:
                 break
             found = self.align(a0, s, limit)
             if found:
-                misses, end, pairs = found
+                misses, end, pairs, cut = found
                 rank = (misses, -(end - a0))
                 if best_rank is None or rank < best_rank:
-                    best, best_rank = (end, pairs), rank
+                    best, best_rank = (end, pairs, cut), rank
             s = self.next_same[s]
         return best
 
@@ -195,17 +198,18 @@ class _Scan:
         limit = self.limit_from(a0)
         found = self.find_double(a0, limit)
         if found:
-            end, pairs = found
+            end, pairs, cut = found
             copy_b_start = pairs[1][0]  # the first pair is (a0, 0), (copy B start, 0)
             for line, slot in pairs:
-                self.mark(line, "copy_a" if line < copy_b_start else "copy_b", post, slot)
+                role = "copy_b" if line >= copy_b_start else "uncopied" if line >= cut else "copy_a"
+                self.mark(line, role, post, slot)
             return end
         if limit == self.n and a0 < self.n and self.kinds[a0] == TEXT and (
             self.last_double_start() < a0
         ):
             end = a0
             while end < self.n and self.kinds[end] == TEXT:
-                self.mark(end, "copy_a", post, end - a0)
+                self.mark(end, "uncopied", post, end - a0)
                 end += 1
             return end
         return a0  # title-only post

@@ -77,6 +77,8 @@ LINGUA_DENIED = {"щ": "uk", "џ": "sr"}
 LINGUA_CANNOT = {("sr", "Latin")}  # lingua knows Serbian in Cyrillic only
 
 EPS = 0.03
+MAX_DETECT_CHARS = 4_000
+MAX_SAMPLE_CHARS = 20_000
 SHORTCUT_LETTERS, SHORTCUT_SHARE = 40, 0.99
 GATE_FOREIGN_TOP, GATE_CANDIDATE_MASS = 0.9, 0.02
 
@@ -137,7 +139,9 @@ def _lingua_languages(languages: tuple[str, ...]) -> dict:
 
 def _cleaned_columns(texts: pl.Expr) -> list[pl.Expr]:
     """Letter count and the words of each script, after removing URLs, mentions, hashtags."""
-    text = texts.fill_null("").str.normalize("NFC").str.replace_all(_STRIP, " ")
+    # A sample is enough to tell the language and the main script, and keeps a 50 MB
+    # line from costing minutes.
+    text = texts.fill_null("").str.slice(0, MAX_SAMPLE_CHARS).str.normalize("NFC").str.replace_all(_STRIP, " ")
     for pattern, replacement in _HOMOGLYPH_I:
         text = text.str.replace_all(pattern, replacement)
     cyrillic = text.str.extract_all(_words("Cyrillic")).list.join(" ")
@@ -165,6 +169,9 @@ def _with_features(frame: pl.DataFrame, column: str, languages: tuple[str, ...])
         _det=pl.when(pl.col("_script") == "Cyrillic").then("_cyrillic")
         .when(pl.col("_script") == "Latin").then("_latin")
         .otherwise("_any")
+        # The detectors' cost grows with length, their accuracy does not past a few
+        # hundred words.
+        .str.slice(0, MAX_DETECT_CHARS)
     )
     lower = pl.col("_det").str.to_lowercase()
     extra = []

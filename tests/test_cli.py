@@ -106,7 +106,7 @@ def test_bad_files_are_rejected_and_the_rest_goes_through(tmp_path):
     assert sources.select("status", "error").rows() == [
         ("rejected", "empty file"),
         ("rejected", "binary file (NUL bytes), not a text dump"),
-        ("rejected", "not UTF-8: invalid byte 0xcc at offset 15"),
+        ("rejected", "not UTF-8 (another encoding, such as cp1251?): invalid byte 0xcc at offset 15"),
         ("ok", None),
     ]
     posts = read_table(out, "posts")

@@ -72,9 +72,10 @@ def test_detect_format_of_real_captures():
     (b"Forwarded from X\nTitle\n{braces} are fine in a capture\n", "text"),
     ("Заголовок\nтекст".encode()[:-1], "text"),  # head cut inside a character
     (b"", "text"),  # read_source says why an empty file is rejected
-    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", None),
-    ("UTF-16 text".encode("utf-16"), None),
-    (b"caf\xe9 latin-1", None),
+    # read_source says why these are rejected (binary, UTF-16, not UTF-8)
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "text"),
+    ("UTF-16 text".encode("utf-16"), "text"),
+    (b"caf\xe9 latin-1", "text"),
 ])
 def test_detect_format(head, expected):
     assert detect_format(head) == expected
