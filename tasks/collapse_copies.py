@@ -17,7 +17,7 @@ HASHTAG = r"#[\p{L}\p{N}_]+"
 
 def count_value(count: pl.Expr) -> pl.Expr:
     """'1.2K' → 1200, '4,5M' → 4500000, '17' → 17."""
-    number = count.str.replace(",", ".").str.extract(r"^([\d.]+)").cast(pl.Float64)
+    number = count.str.replace(",", ".").str.extract(r"^([0-9.]+)").cast(pl.Float64)
     scale = (
         pl.when(count.str.ends_with("K")).then(1_000)
         .when(count.str.ends_with("M")).then(1_000_000)

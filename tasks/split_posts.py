@@ -32,9 +32,9 @@ PLACEHOLDERS = (
 VIEW_LINK = "VIEW IN TELEGRAM"
 HEADER_PREFIX = "Forwarded from "
 
-COUNT = r"\d+(?:[.,]\d+)?[KM]?"
+COUNT = r"[0-9]+(?:[.,][0-9]+)?[KM]?"  # ASCII digits: \d takes any script's
 VIEWS_TOKEN = rf"{COUNT}\s+views"
-TIME_TOKEN = r"(?:edited\s+)?\d{1,2}:\d{2}"
+TIME_TOKEN = r"(?:edited\s+)?[0-9]{1,2}:[0-9]{2}"
 REACTION_TOKEN = rf"[^\w\s]*\s?{COUNT}"
 FOOTER_LINE = rf"^(?:(?:{VIEWS_TOKEN}|{TIME_TOKEN}|{REACTION_TOKEN})(?:\s+|$))+$"
 
@@ -102,16 +102,17 @@ class _Scan:
     def align(self, a0: int, s: int, limit: int):
         """Align copy A = [a0, s) with copy B from s (keys[a0] == keys[s]).
 
-        Returns (misses, end of copy B, pairs, cut) or None; pairs lists (line, slot)
-        for the lines of both copies, and lines matched across the copies share a slot;
-        copy A's lines from `cut` on have no second copy (the file ended).
+        Returns (misses, end of copy B, pairs, cut, matched) or None; pairs lists
+        (line, slot) for the lines of both copies, and the `matched` lines found in both
+        copies share a slot; copy A's lines from `cut` on have no second copy (the file
+        ended).
         """
         keys, a_end = self.keys, s
-        i, j, misses, slot, pairs = a0, s, 0, 0, []
+        i, j, misses, slot, pairs, matched = a0, s, 0, 0, [], 0
         while i < a_end and j < limit:
             if keys[i] == keys[j]:
                 pairs += ((i, slot), (j, slot))
-                i, j = i + 1, j + 1
+                i, j, matched = i + 1, j + 1, matched + 1
             elif i + 1 < a_end and keys[i + 1] == keys[j]:
                 pairs.append((i, slot))  # copy B lacks line i
                 i, misses = i + 1, misses + 1
@@ -127,14 +128,16 @@ class _Scan:
         if j == s or misses > self.max_misses:
             return None
         pairs += ((k, slot + k - i) for k in range(i, a_end))  # copy A tail beyond the cut
-        return misses, j, pairs, i
+        return misses, j, pairs, i, matched
 
     def find_double(self, a0: int, limit: int):
-        """The best doubling of the body starting at a0: fewest misses, then longest.
+        """The best doubling of the body starting at a0: fewest misses, then a whole
+        second copy over one cut off by the end of the file, then most lines found in
+        both copies.
 
         Several starts of copy B can align (a sentence that recurs inside a body, a post
         repeated right after itself); the true one leaves fewer lines unmatched and,
-        among equals, covers more of the body.
+        among equals, pairs more of them.
         """
         best, best_rank = None, None
         s = self.next_same[a0] if a0 < limit else self.n
@@ -143,8 +146,8 @@ class _Scan:
                 break
             found = self.align(a0, s, limit)
             if found:
-                misses, end, pairs, cut = found
-                rank = (misses, -(end - a0))
+                misses, end, pairs, cut, matched = found
+                rank = (misses, end == self.n and cut < s, -matched)
                 if best_rank is None or rank < best_rank:
                     best, best_rank = (end, pairs, cut), rank
             s = self.next_same[s]
