@@ -8,7 +8,6 @@ A run is incremental: a file whose content was ingested before is skipped, a pos
 already in the dataset is not written again (its new sighting still is), and all of a
 run's rows are committed in one snapshot (see tgcorpus/store.py).
 """
-from __future__ import annotations
 
 import shutil
 import sys

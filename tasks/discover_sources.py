@@ -55,7 +55,7 @@ def discover_sources(inputs: tuple[str, ...], channel: str | None = None) -> lis
             files = _files_of(argument)
         except OSError as err:
             raise InputError(f"cannot read input {argument}: {err.strerror or err}") from None
-        if not files:
+        if not files and not Path(argument).expanduser().is_dir():  # an empty inbox is fine
             raise InputError(f"no files match: {argument}")
         for path in files:
             name = display_name(path)

@@ -73,6 +73,24 @@ def format_summary(s: dict, seconds: float) -> str:
     return "\n".join(lines)
 
 
+def serve(args: argparse.Namespace) -> int:
+    from tgcorpus.serve import serve_inbox
+    from tgcorpus.store import Store, StoreError
+
+    if not Path(args.inbox).is_dir():
+        raise UsageError(f"--inbox {args.inbox} is not a folder")
+    try:
+        Store(Path(args.out)).check_writable()
+    except StoreError as err:
+        raise UsageError(str(err)) from None
+    log = Path(args.out).parent / f".{Path(args.out).name}.tgcorpus" / "prefect-server.log"
+    try:
+        serve_inbox(args.inbox, args.out, args.channel, args.cron, args.interval, log)
+    except RuntimeError as err:
+        raise UsageError(str(err)) from None
+    return 0
+
+
 def validate_dataset(args: argparse.Namespace) -> int:
     from tgcorpus.inspect_dataset import dataset_problems
 
@@ -120,6 +138,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                    help="wait this long for another run writing to --out (default: don't wait)")
     p.set_defaults(handler=run)
+
+    p = commands.add_parser("serve", help="ingest an inbox folder on a schedule (a Prefect deployment)")
+    p.add_argument("--inbox", required=True, help="folder where new captures land")
+    p.add_argument("--out", required=True)
+    p.add_argument("--channel")
+    when = p.add_mutually_exclusive_group(required=True)
+    when.add_argument("--cron", help="cron expression, e.g. '0 6 * * *'")
+    when.add_argument("--interval", type=float, metavar="SECONDS")
+    p.set_defaults(handler=serve)
 
     p = commands.add_parser("validate", help="check a dataset against its schemas and invariants")
     p.add_argument("dataset", metavar="DIR")
