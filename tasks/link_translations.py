@@ -1,13 +1,13 @@
 """Link a post to its version in another language: `relations` rows of kind 'translation'.
 
-State channels post a statement in Russian and then in English (or the reverse), usually
-a few posts apart. The two share few words but much that survives translation: numbers
-and dates, names (Лавров/Lavrov once transliterated), emoji and flags, the number of
-lines, roughly the length, the media placeholder, being forwarded or not. Each of these
-is a similarity in 0..1, and a pair's score is their weighted mean over the features that
-say something about it (two posts without numbers tell nothing by their numbers).
-Candidates are only posts of different languages at most `window` sightings apart; the
-best-scoring pairs are taken first, each post getting at most one partner per language.
+State channels post a statement in Russian and then in English, usually next to each
+other. The two share few words but much that survives translation: numbers and dates,
+names (Лавров/Lavrov once transliterated), hashtags, emoji and flags, the number of lines,
+roughly the length, the media placeholder, the kind of source. Each is a similarity in
+0..1, or null where it says nothing (two posts without hashtags); a pair's score is the
+weighted mean of the non-null ones (`Weights`). Candidates are posts of different
+languages at most `window` sightings apart; the best-scoring pairs above `min_score` are
+taken first, a post getting at most one partner per other language.
 """
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from dataclasses import asdict, dataclass, field
 
 import polars as pl
 
-RELATION_SCHEMA = {"post_id": pl.Utf8, "other_post_id": pl.Utf8, "kind": pl.Utf8, "score": pl.Float64}
+LINK_SCHEMA = {"rank": pl.UInt32, "rank_other": pl.UInt32, "post_id": pl.Utf8, "other_post_id": pl.Utf8,
+               "score": pl.Float64}
 
 # BGN/PCGN-like, aimed at the English spelling of Russian names (Нижний -> nizhny).
 CYRILLIC_TO_LATIN = {
@@ -27,34 +28,37 @@ CYRILLIC_TO_LATIN = {
     "щ": "shch", "ъ": "", "ы": "y", "ь": "", "э": "e", "ю": "yu", "я": "ya",
 }
 # '1 000', '1,000', "1'000" -> '1000'; '2,6' and '2.6' stay two numbers in either language.
-DIGIT_GROUP = r"(\d)[ \u00a0\u202f',](\d{3})\b"
-NAME = r"\b\p{Lu}\p{Ll}{2,}"  # a capitalised word; all-caps acronyms do not transliterate
+DIGIT_GROUP = r"(\d)[ \u00a0\u202f',](\d{3})(?-u:\b)"  # ASCII \b: far faster
+NAME = r"\p{Lu}\p{Ll}{2,}"  # a capitalised word (or part of a hashtag); acronyms do not transliterate
 # The first word of a line or sentence is capitalised in any language: not a name.
 SENTENCE_START = r"(?m)(^|[\p{Ll}\d»\")][.!?…]\s+)[^\p{L}\p{N}\n]*\p{Lu}\p{Ll}+"
 HASHTAG = r"#[\p{L}\p{N}_]+"
 # Pictographs, dingbats, flags (regional indicators), ZWJ sequences and bullets.
 EMOJI = r"[\x{1F000}-\x{1FAFF}\x{2600}-\x{27BF}\x{2B00}-\x{2BFF}\x{203C}\x{2049}\x{2022}\x{200D}]+"
 STEM = 6  # letters of a name compared: inflection (Лаврова, Нижнем) changes the end
+WHOLE_WORD = 30  # hashtags and channel names: compared over (nearly) all their letters
 
 
 @dataclass(frozen=True)
 class Weights:
-    numbers: float = 3.0
-    names: float = 2.0
-    title_emoji: float = 1.0
-    emoji: float = 1.0
-    hashtags: float = 0.5
+    """How much each similarity counts in a pair's score (a weighted mean)."""
+    numbers: float = 1.5
+    title_numbers: float = 4.0  # a shared dateline all but settles it
+    names: float = 1.0
+    hashtags: float = 0.25
+    emoji: float = 0.75
+    title_emoji: float = 1.5
     lines: float = 1.5
-    length: float = 1.0
+    length: float = 0.5
     distance: float = 2.0
-    media: float = 0.5
+    media: float = 2.0
     forwarded: float = 1.0
 
 
 @dataclass(frozen=True)
 class TranslationParams:
-    window: int = 10        # how many sightings apart a translation may be
-    min_score: float = 0.5  # pairs scoring less are not linked
+    window: int = 10         # how many sightings apart a translation may be
+    min_score: float = 0.66  # pairs scoring less are not linked
     weights: Weights = field(default_factory=Weights)
 
 
@@ -62,60 +66,73 @@ def transliterated(text: pl.Expr) -> pl.Expr:
     return text.str.to_lowercase().str.replace_many(CYRILLIC_TO_LATIN, leftmost=True)
 
 
-def trigrams(words: pl.Expr, width: int) -> pl.Expr:
-    """Distinct 3-letter pieces of the first `width` letters of each word, '^' marking starts."""
-    marked = ("^" + pl.element()).str.slice(0, width + 1)
-    pieces = pl.concat_list([marked.str.slice(i, 3) for i in range(width - 1)])
-    return words.list.eval(pieces.explode().filter(pieces.explode().str.len_chars() == 3)).list.unique()
+def latin_words(text: pl.Expr) -> pl.Expr:
+    return transliterated(text).str.extract_all(r"\p{L}+")
 
 
 def numbers(text: pl.Expr) -> pl.Expr:
     joined = text.str.replace_all(DIGIT_GROUP, "${1}${2}").str.replace_all(DIGIT_GROUP, "${1}${2}")
-    return joined.str.extract_all(r"\d+").list.eval(pl.element().str.strip_chars_start("0"))
+    return joined.str.replace_all(r"(?-u:\b)0+(\d)", "$1").str.extract_all(r"\d+")  # '05' is 5
 
 
-def counted(frame: pl.DataFrame, column: str) -> pl.DataFrame:
-    """A list as a multiset: the n-th repeat of a token becomes its own token ('5#0', '5#1')."""
+def hashed(frame: pl.DataFrame, column: str, *, pieces: int = 0, multiset: bool = False) -> pl.DataFrame:
+    """Replace a list-of-strings column by the hashes of its tokens, for set overlaps.
+
+    `pieces`: compare words by their 3-letter pieces within the first `pieces` letters
+    ('^' marks the start), so that 'lavrov' and 'lavrova' mostly agree. `multiset`: the
+    n-th repeat of a token counts as its own token, so that two 5s match two 5s.
+    """
     long = frame.select("rank", column).explode(column).drop_nulls(column)
-    repeat = pl.int_range(pl.len()).over("rank", column).cast(pl.Utf8)
-    tagged = long.with_columns((pl.col(column) + "#" + repeat).hash())
-    return frame.drop(column).join(tagged.group_by("rank").agg(column), on="rank", how="left").with_columns(
+    if pieces:
+        marked = ("^" + pl.col(column)).str.slice(0, pieces + 1)
+        pieces_of_word = pl.concat_list([marked.str.slice(i, 3) for i in range(pieces - 1)])
+        long = long.unique().select("rank", pieces_of_word.alias(column))
+        long = long.explode(column).filter(pl.col(column).str.len_chars() == 3).unique()
+    if multiset:
+        long = long.with_columns(pl.col(column) + "#" + pl.int_range(pl.len()).over("rank", column).cast(pl.Utf8))
+    tokens = long.group_by("rank").agg(pl.col(column).hash())
+    return frame.drop(column).join(tokens, on="rank", how="left").with_columns(
         pl.col(column).fill_null(pl.lit([], pl.List(pl.UInt64)))
     )
 
 
 def post_features(posts: pl.DataFrame) -> pl.DataFrame:
     """One row per post: its sighting rank and the pieces the pair features compare."""
-    text = pl.col("text")
+    text = pl.col("text").str.replace_all("\ufe0f", "")  # 🎙️ and 🎙 are one emoji
+    title = text.str.extract(r"^([^\n]*)")
+    channel = pl.col("forwarded_from")
     frame = (
         posts.filter(pl.col("lang").is_not_null() & (pl.col("lang") != "und"))
         .sort("first_seen", "post_id")
         .with_row_index("rank")
         .select(
             "rank", "post_id", "lang", "media",
-            forwarded=pl.col("forwarded_from").is_not_null(),
-            forward_emoji=pl.col("forwarded_from").str.extract_all(EMOJI).list.join(""),
+            forwarded=channel.is_not_null(),
+            channel=latin_words(channel),
+            channel_emoji=channel.str.extract_all(EMOJI).list.join(""),
             numbers=numbers(text),
-            emoji=text.str.replace_all("\ufe0f", "").str.extract_all(EMOJI),
-            title_emoji=text.str.replace_all("\ufe0f", "").str.extract(rf"^({EMOJI})").fill_null(""),
-            names=trigrams(transliterated(text.str.replace_all(SENTENCE_START, "$1").str.extract_all(NAME)
-                                          .list.join(" ")).str.split(" "), STEM)
-            .list.eval(pl.element().hash()),
-            hashtags=trigrams(transliterated(text.str.extract_all(HASHTAG).list.join(" ").str.replace_all("#", ""))
-                              .str.split(" ").list.eval(pl.element().filter(pl.element() != "")), 32)
-            .list.eval(pl.element().hash()),
+            title_numbers=numbers(title),
+            names=latin_words(text.str.replace_all(SENTENCE_START, "$1").str.extract_all(NAME).list.join(" ")),
+            hashtags=latin_words(text.str.extract_all(HASHTAG).list.join(" ")),
+            emoji=text.str.extract_all(EMOJI),
+            title_emoji=title.str.extract(rf"^({EMOJI})").fill_null(""),
             n_lines=text.str.count_matches("\n") + 1,
             n_chars=text.str.len_chars(),
         )
     )
-    return counted(counted(frame, "numbers"), "emoji")
+    for column in ("channel", "hashtags"):
+        frame = hashed(frame, column, pieces=WHOLE_WORD)
+    frame = hashed(frame, "names", pieces=STEM)
+    for column in ("numbers", "emoji"):
+        frame = hashed(frame, column, multiset=True)
+    return hashed(frame, "title_numbers")
 
 
-def dice(a: str, b: str) -> pl.Expr:
-    """2|A∩B| / (|A|+|B|) of two list columns; null when both are empty."""
-    sizes = pl.col(a).list.len() + pl.col(b).list.len()
-    common = pl.col(a).list.set_intersection(pl.col(b)).list.len()
-    return pl.when(sizes > 0).then(2 * common / sizes)
+def dice(column: str) -> pl.Expr:
+    """2|A∩B| / (|A|+|B|) of a list column and its `_other`; null when both are empty."""
+    a, b = pl.col(column), pl.col(column + "_other")
+    sizes = a.list.len() + b.list.len()
+    return pl.when(sizes > 0).then(2 * a.list.set_intersection(b).list.len() / sizes)
 
 
 def both_have(column: str) -> pl.Expr:
@@ -125,41 +142,56 @@ def both_have(column: str) -> pl.Expr:
 def pair_features() -> dict[str, pl.Expr]:
     """Similarities in 0..1, null where a feature says nothing about the pair."""
     chars_ratio = pl.col("n_chars").cast(pl.Float64) / pl.col("n_chars_other")
+    flag = pl.col("channel_emoji")
+    same_channel_emoji = (flag != "") & (flag == pl.col("channel_emoji_other"))
     return {
-        "numbers": dice("numbers", "numbers_other"),
-        "names": dice("names", "names_other"),
+        "numbers": dice("numbers"),
+        # the dateline: '(Москва, 10 июня 2025 года)' / '(Moscow, June 10, 2025)'
+        "title_numbers": pl.when(both_have("title_numbers")).then(dice("title_numbers")),
+        "names": dice("names"),
+        "hashtags": pl.when(both_have("hashtags")).then(dice("hashtags")),
+        "emoji": pl.when(both_have("emoji")).then(dice("emoji")),
         "title_emoji": (pl.col("title_emoji") == pl.col("title_emoji_other")).cast(pl.Float64),
-        "emoji": pl.when(both_have("emoji")).then(dice("emoji", "emoji_other")),
-        "hashtags": pl.when(both_have("hashtags")).then(dice("hashtags", "hashtags_other")),
         "lines": pl.min_horizontal("n_lines", "n_lines_other") / pl.max_horizontal("n_lines", "n_lines_other"),
         # English runs about as long as Russian: half or double the length scores 0
         "length": (1 - chars_ratio.log().abs() / math.log(2)).clip(0, 1),
         "distance": 1 / (pl.col("rank_other") - pl.col("rank")),
         "media": pl.col("media").eq_missing(pl.col("media_other")).cast(pl.Float64),
-        # both own posts, or both forwarded (the two language versions of a source often
-        # carry the same flag: МИД России 🇷🇺 / Russian MFA 🇷🇺)
+        # Both own posts, or forwarded from the two versions of one source: same flag
+        # (МИД России 🇷🇺 / Russian MFA 🇷🇺) or a transliterated name (Интервидение / Intervision).
         "forwarded": pl.when(pl.col("forwarded") != pl.col("forwarded_other")).then(0.0)
-        .when(~pl.col("forwarded") | (pl.col("forward_emoji") == pl.col("forward_emoji_other"))).then(1.0)
-        .otherwise(0.5),
+        .when(~pl.col("forwarded") | same_channel_emoji).then(1.0)
+        .otherwise(0.5 + dice("channel") / 2),
     }
 
 
-def scored_candidates(posts: pl.DataFrame, params: TranslationParams = TranslationParams()) -> pl.DataFrame:
-    """Every pair of posts in different languages within the window, with its features and score."""
+def scored_candidates(posts: pl.DataFrame, params: TranslationParams = TranslationParams(),
+                      batch_rows: int = 50_000) -> pl.DataFrame:
+    """Every pair of posts in different languages within the window, with its features and score.
+
+    Pairs are found on (rank, lang) alone, then scored in batches, so that the per-post
+    lists (names, numbers, emoji) are copied for at most `batch_rows` pairs at a time.
+    """
     frame = post_features(posts)
-    pairs = frame.join_where(
-        frame,
+    keys = frame.select("rank", "lang")
+    pairs = keys.join_where(
+        keys,
         pl.col("rank_other") > pl.col("rank"),
         pl.col("rank_other") <= pl.col("rank") + params.window,
         suffix="_other",
-    ).filter(pl.col("lang") != pl.col("lang_other"))
+    ).filter(pl.col("lang") != pl.col("lang_other")).select("rank", "rank_other")
     weights = asdict(params.weights)
-    features = pair_features()
     weighted = pl.sum_horizontal(pl.col(name).fill_null(0) * w for name, w in weights.items())
     present = pl.sum_horizontal(pl.col(name).is_not_null() * w for name, w in weights.items())
-    return pairs.with_columns(**features).with_columns(score=weighted / present).select(
-        "rank", "rank_other", "post_id", "post_id_other", "lang", "lang_other", *weights, "score"
-    )
+    other = frame.rename(lambda name: name + "_other")
+    scored = [
+        batch.join(frame, on="rank").join(other, on="rank_other")
+        .with_columns(**pair_features())
+        .select("rank", "rank_other", "post_id", "post_id_other", "lang", "lang_other", *weights,
+                score=weighted / present)
+        for batch in list(pairs.iter_slices(batch_rows)) or [pairs]  # no pairs: one empty batch
+    ]
+    return pl.concat(scored)
 
 
 def translation_pairs(posts: pl.DataFrame, params: TranslationParams = TranslationParams()) -> pl.DataFrame:
@@ -185,8 +217,7 @@ def translation_pairs(posts: pl.DataFrame, params: TranslationParams = Translati
         taken |= {(post, lang_other), (other, lang)}
         links.append((rank, rank_other, post, other, score))
     return (
-        pl.DataFrame(links, schema=["rank", "rank_other", "post_id", "other_post_id", "score"], orient="row")
+        pl.DataFrame(links, schema=LINK_SCHEMA, orient="row")
         .sort("rank", "rank_other")
-        .select("post_id", "other_post_id", kind=pl.lit("translation"), score=pl.col("score").cast(pl.Float64))
-        .cast(RELATION_SCHEMA)
+        .select("post_id", "other_post_id", kind=pl.lit("translation"), score="score")
     )

@@ -196,7 +196,8 @@ def test_repeats_share_uid_and_text_and_near_duplicates_differ(corpus):
     for r in gold:
         if r["uid"] in first:
             assert r["kind"] in ("exact", "overlap")
-            for key in ("text", "title", "body", "lang", "forwarded_from", "media", "near_of"):
+            for key in ("text", "title", "body", "lang", "forwarded_from", "media", "near_of",
+                        "translation_of"):
                 assert r[key] == first[r["uid"]][key]
         else:
             assert r["kind"] in ("new", "near")
@@ -208,6 +209,17 @@ def test_repeats_share_uid_and_text_and_near_duplicates_differ(corpus):
     for r in gold:
         texts[r["text"]].add(r["uid"])
     assert all(len(uids) == 1 for uids in texts.values())
+
+
+def test_translation_of_names_the_russian_post_just_before(corpus):
+    _, _, gold, _, _ = corpus
+    new_posts = [r for r in gold if r["kind"] == "new"]  # each uid once, in order of creation
+    translated = [(a, b) for a, b in zip(new_posts, new_posts[1:]) if b["translation_of"]]
+    assert translated and len(translated) == sum(r["translation_of"] is not None for r in new_posts)
+    for ru, en in translated:
+        assert en["translation_of"] == ru["uid"] and (ru["lang"], en["lang"]) == ("ru", "en")
+        assert en["media"] == ru["media"] and (en["forwarded_from"] is None) == (ru["forwarded_from"] is None)
+    assert all(r["translation_of"] is None for r in gold if r["kind"] == "near")
 
 
 def test_overlapping_pages_repeat_the_end_of_the_previous_page(corpus):
@@ -283,3 +295,11 @@ def test_rerun_replaces_previous_output(tmp_path):
     synthesize(tmp_path, posts=10, seed=2, files=2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dump_0000.txt", "dump_0001.txt", "gold.jsonl"]
     assert len((tmp_path / "gold.jsonl").read_text("utf-8").splitlines()) == 10
+
+
+@pytest.mark.parametrize("posts, files", [(1, None), (10, 10), (3, 50)])
+def test_tiny_corpora(tmp_path, posts, files):
+    summary = synthesize(tmp_path, posts=posts, seed=3, files=files)
+    gold = (tmp_path / "gold.jsonl").read_text("utf-8").splitlines()
+    assert len(gold) == summary["occurrences"] == posts
+    assert summary["files"] == len(list(tmp_path.glob("dump_*.txt"))) == min(posts, files or 1)

@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-import random
 
 # --------------------------------------------------------------------------------------
 # What a page can show
@@ -81,6 +81,7 @@ MONTHS_RU = ("января", "февраля", "марта", "апреля", "м
              "сентября", "октября", "ноября", "декабря")
 MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August",
              "September", "October", "November", "December")
+NEAR_EDITS = ("word", "line", "add_line", "emoji_lost")
 REACTION_EMOJI = ("👍", "❤", "🔥", "👏", "🙏", "🤝", "💯", "😢", "🕊", "👎")
 
 
@@ -251,6 +252,7 @@ class Post:
     body: tuple[str, ...]
     near_of: str | None = None  # uid of the post this one was edited from
     edit: str | None = None     # how: 'word', 'line', 'add_line', 'emoji_lost'
+    translation_of: str | None = None  # uid of the Russian post this English one translates
 
     @property
     def title_only(self) -> bool:
@@ -263,6 +265,12 @@ class Post:
     @property
     def text(self) -> str:
         return "\n".join((self.title, *self.body))
+
+
+@dataclass
+class Occurrence:
+    post: Post
+    kind: str  # 'new', 'exact', 'near', 'overlap'
 
 
 @dataclass(frozen=True)
@@ -306,6 +314,7 @@ class PostWriter:
     def __init__(self, rng: random.Random, model: TextModel):
         self.rng = rng
         self.model = model
+        self.near_count = 0
 
     # --- whole posts -------------------------------------------------------------------
 
@@ -344,8 +353,7 @@ class PostWriter:
         r = self.rng
         if r.random() < 0.04:
             return r.choice(HASHTAGS[lang])  # '#Announcement' as a whole title
-        words = self.model.sentence(r, lang, max_words=r.randint(6, 22)).split()
-        text = " ".join(words).rstrip(".")
+        text = self.model.sentence(r, lang, max_words=r.randint(6, 22)).rstrip(".")
         if context.place is not None:
             day, month, year = context.date
             if lang == "ru":
@@ -383,9 +391,10 @@ class PostWriter:
             tail = tail[: n - len(head) - 1]
         middle = [self.text_line(lang) for _ in range(max(1, n - len(head) - len(tail)))]
         if len(middle) >= 4 and r.random() < 0.12:
+            # between text lines, never first, last or next to another separator
             separator = r.choice(SEPARATORS)
-            for _ in range(r.randint(1, 2)):
-                middle.insert(r.randint(1, len(middle) - 1), separator)
+            for position in sorted(r.sample(range(1, len(middle)), r.randint(1, 2)), reverse=True):
+                middle.insert(position, separator)
         if r.random() < RATES.trailing_emoji_line:
             i = r.randrange(len(middle))
             if middle[i] not in SEPARATORS:
@@ -395,15 +404,24 @@ class PostWriter:
     # --- near duplicates ---------------------------------------------------------------
 
     def near_duplicate(self, base: Post, uid: str) -> Post | None:
-        """An edited copy of `base` (its text differs), or None if no edit fits."""
-        r = self.rng
-        edits = ["word", "emoji_lost"] if base.title_only else ["word", "line", "add_line", "emoji_lost"]
-        r.shuffle(edits)
-        for edit in edits:
+        """An edited copy of `base` (its text differs), or None if no edit fits.
+
+        The edits take turns as first choice (a turn passes once its edit was made), so a
+        few near-duplicates show all kinds.
+        """
+        preferred = NEAR_EDITS[self.near_count % len(NEAR_EDITS)]
+        others = [e for e in NEAR_EDITS if e != preferred]
+        self.rng.shuffle(others)
+        for edit in [preferred, *others]:
+            if base.title_only and edit in ("line", "add_line"):
+                continue  # a title-only post stays title-only
             title, body = self.apply_edit(edit, base)
             if title is not None and (title, body) != (base.title, base.body) \
                     and is_well_formed(title, body):
-                return replace(base, uid=uid, title=title, body=body, near_of=base.uid, edit=edit)
+                self.near_count += edit == preferred
+                # an edited translation is not the translation: each post has at most one
+                return replace(base, uid=uid, title=title, body=body, near_of=base.uid, edit=edit,
+                               translation_of=None)
         return None
 
     def apply_edit(self, edit: str, base: Post) -> tuple[str | None, tuple[str, ...]]:
@@ -439,12 +457,6 @@ class PostWriter:
 # --------------------------------------------------------------------------------------
 # Rendering one occurrence
 # --------------------------------------------------------------------------------------
-
-@dataclass
-class Occurrence:
-    post: Post
-    kind: str  # 'new', 'exact', 'near', 'overlap'
-
 
 @dataclass
 class Rendered:
@@ -512,7 +524,7 @@ def reaction_count(rng: random.Random) -> int:
 
 def views_label(rng: random.Random) -> tuple[str, int]:
     """('4.2K views', 4200): the gold value is what the label says, not the exact count."""
-    n = int(10 ** rng.uniform(2, 6.4))
+    n = int(10 ** rng.uniform(2, 6.7))
     if n < 1000:
         return f"{n} views", n
     if n < 1_000_000:
@@ -647,6 +659,8 @@ class Planner:
             else:
                 lang, context = ("ru" if r.random() < 0.5 else "en"), None
             post, context = self.writer.new_post(self.next_uid(), lang, title_only, min_body, context)
+            if translate:
+                post = replace(post, translation_of=self.last_new[0].uid)
             if self.remember(post):
                 # an English version ends the pair: it does not start another one
                 self.last_new = None if translate else (post, context)
@@ -658,8 +672,9 @@ class Planner:
         if features.overlap_start and previous and count > 1:
             k = min(self.rng.randint(1, 5), len(previous), count - 1)
             slots = [Occurrence(o.post, "overlap") for o in previous[-k:]]
-        if features.truncated_end and len(slots) >= count - 1 and slots and slots[-1].post.title_only:
-            features.truncated_end = False  # the post before a truncated one may not be title-only
+        if features.truncated_end and slots and len(slots) >= count - 1 and slots[-1].post.title_only:
+            # the post before a truncated one may not be title-only; assemble_file reads this flag
+            features.truncated_end = False
         while len(slots) < count:
             i = len(slots)
             truncating_last = features.truncated_end and i == count - 1
@@ -683,7 +698,7 @@ def gold_record(name: str, start: int, end: int, occurrence: Occurrence, rendere
         "reactions": rendered.reactions or [], "views": rendered.views,
         "time": rendered.time, "edited": rendered.edited,
         "truncated": rendered.truncated, "title_only": post.title_only,
-        "defect": rendered.defect, "edit": post.edit,
+        "defect": rendered.defect, "edit": post.edit, "translation_of": post.translation_of,
     }
 
 
