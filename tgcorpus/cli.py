@@ -91,6 +91,20 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def detect(args: argparse.Namespace) -> int:
+    """One text per input line → `lang<TAB>score`, with exactly the pipeline's tagger."""
+    from tasks.tag_language import LanguageTagger
+    from tgcorpus.config import Config
+
+    config = Config()
+    tagger = LanguageTagger(languages=config.languages, min_letters=config.min_letters)
+    texts = sys.stdin.read().splitlines()
+    if texts:
+        langs, scores = tagger.detect(texts)
+        print("\n".join(f"{lang}\t{score:.4f}" for lang, score in zip(langs, scores)))
+    return 0
+
+
 def validate_dataset(args: argparse.Namespace) -> int:
     from tgcorpus.inspect_dataset import dataset_problems
 
@@ -147,6 +161,9 @@ def parser() -> argparse.ArgumentParser:
     when.add_argument("--cron", help="cron expression, e.g. '0 6 * * *'")
     when.add_argument("--interval", type=float, metavar="SECONDS")
     p.set_defaults(handler=serve)
+
+    p = commands.add_parser("detect", help="language of each line of standard input: code<TAB>score")
+    p.set_defaults(handler=detect)
 
     p = commands.add_parser("validate", help="check a dataset against its schemas and invariants")
     p.add_argument("dataset", metavar="DIR")
