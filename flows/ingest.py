@@ -33,6 +33,7 @@ from tasks.read_source import NotADump, lines_frame, read_source, sha256_of_file
 from tasks.read_telegram_export import OUTPUT_SCHEMA as EXPORT_COLUMNS
 from tasks.read_telegram_export import read_telegram_export
 from tasks.read_web_page import read_web_page
+from tasks.relate_posts import relate_posts
 from tasks.split_paragraphs import split_paragraphs
 from tasks.split_posts import reject_spans, split_posts
 from tasks.tag_language import LanguageTagger, tag_paragraphs, tag_posts
@@ -187,6 +188,19 @@ def tag(stage: dict[str, Path], work: Path, config: Config) -> dict[str, Path]:
     }
 
 
+@task(name="relate", cache_policy=NO_CACHE)
+def relate(stage: dict[str, Path], work: Path, store: Store) -> dict[str, Path]:
+    known = store.scan("posts", ["post_id", "text", "lang", "forwarded_from", "media", "cluster_id"])
+    sighted = pl.read_parquet(stage["occurrences"], columns=["post_id"])
+    posts, boilerplate, relations = relate_posts(pl.read_parquet(stage["posts"]), known, sighted)
+    return {
+        **stage,
+        "posts": _stash(posts, work, "all", "posts-related"),
+        "boilerplate": _stash(boilerplate, work, "all", "boilerplate"),
+        "relations": _stash(relations, work, "all", "relations"),
+    }
+
+
 @task(name="export", cache_policy=NO_CACHE)
 def export(results: list[SourceResult], stage: dict[str, Path], store: Store, config: Config, run_id: str) -> dict:
     now = datetime.now(timezone.utc)
@@ -198,16 +212,17 @@ def export(results: list[SourceResult], stage: dict[str, Path], store: Store, co
         "posts": posts.with_columns(n_chars=pl.col("text").str.len_chars().cast(pl.Int64), **stamp).select(
             "post_id", "channel", "message_id", "date", "forwarded_from", "media", "title",
             "text", "hashtags", "reactions", "lang", "lang_score", "n_chars", "run_id", "ingested_at",
-            "views", "edited_at",
+            "views", "edited_at", "cluster_id",
         ),
         "occurrences": occurrences.with_columns(run_id=stamp["run_id"]).select(
             "post_id", "channel", "source_file", "source_sha256", "position", "line_start",
             "line_end", "is_duplicate", "forwarded_from", "reactions", "views", "truncated", "run_id",
             "message_id", "date", "edited_at",
         ),
-        "paragraphs": pl.read_parquet(stage["paragraphs"]).select(
-            "post_id", "idx", "text", "lang", "lang_score"
-        ),
+        "paragraphs": pl.read_parquet(stage["paragraphs"])
+        .join(pl.read_parquet(stage["boilerplate"]), on=["post_id", "idx"], how="left")
+        .select("post_id", "idx", "text", "lang", "lang_score", "is_boilerplate"),
+        "relations": pl.read_parquet(stage["relations"]).with_columns(run_id=stamp["run_id"]),
         "sources": _sources_table(recorded).with_columns(**stamp),
         "rejects": _gather(results, "rejects").with_columns(run_id=stamp["run_id"]).select(
             "source_file", "source_sha256", "line_start", "line_end", "reason", "run_id"
@@ -233,7 +248,7 @@ def ingest(config: Config) -> dict:
                 read_results = read.map(sources, work=unmapped(work), snapshot=unmapped(store.current()))
                 split_results = split.map(read_results, work=unmapped(work), config=unmapped(config))
                 results = [f.result() for f in collapse.map(split_results, work=unmapped(work))]
-                stage = tag(dedupe(results, work, store), work, config)
+                stage = relate(tag(dedupe(results, work, store), work, config), work, store)
                 summary = export(results, stage, store, config, run_id)
             finally:
                 shutil.rmtree(work, ignore_errors=True)
@@ -318,6 +333,8 @@ def _summary(results: list[SourceResult], new_rows: dict[str, pl.DataFrame], sto
         "posts": posts.height,
         "duplicates": int(occurrences["is_duplicate"].sum()),
         "rejected_lines": int((rejects["line_end"] - rejects["line_start"] + 1).sum()),
+        "near_duplicates": new_rows["relations"].filter(pl.col("kind") == "near_duplicate").height,
+        "translations": new_rows["relations"].filter(pl.col("kind") == "translation").height,
         "languages": dict(posts.group_by("lang").len().sort("len", "lang", descending=[True, False]).iter_rows()),
         "total_posts": store.scan("posts", ["post_id"]).height,
     }
@@ -343,6 +360,7 @@ def _publish_artifacts(results: list[SourceResult], summary: dict) -> None:
                 f"- post occurrences: {summary['occurrences']} ({summary['duplicates']} duplicates)",
                 f"- new posts: {summary['posts']} (dataset: {summary['total_posts']})",
                 f"- languages of new posts: {languages}",
+                f"- new relations: {summary['near_duplicates']} near-duplicate pairs, {summary['translations']} translation pairs",
                 f"- rejected lines: {summary['rejected_lines']}",
             ]
         ),

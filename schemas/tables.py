@@ -109,12 +109,19 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
             "ingested_at": pa.Column(UTC),
             "views": count(0, nullable=True),
             "edited_at": pa.Column(UTC, nullable=True),
+            "cluster_id": text(checks=pa.Check.str_matches(POST_ID)),
         },
         name="posts",
         strict=True,
     ),
     "paragraphs": pa.DataFrameSchema(
-        {"post_id": text(checks=pa.Check.str_matches(POST_ID)), "idx": count(0), "text": text(), **language},
+        {
+            "post_id": text(checks=pa.Check.str_matches(POST_ID)),
+            "idx": count(0),
+            "text": text(),
+            **language,
+            "is_boilerplate": pa.Column(pl.Boolean),
+        },
         unique=["post_id", "idx"],
         name="paragraphs",
         strict=True,
@@ -142,6 +149,18 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
         name="sources",
         strict=True,
     ),
+    "relations": pa.DataFrameSchema(
+        {
+            "post_id": text(checks=pa.Check.str_matches(POST_ID)),
+            "other_post_id": text(checks=pa.Check.str_matches(POST_ID)),
+            "kind": text(checks=pa.Check.isin(["near_duplicate", "translation"])),
+            "score": pa.Column(pl.Float64, pa.Check.in_range(0.0, 1.0)),
+            "run_id": text(),
+        },
+        unique=["post_id", "other_post_id", "kind"],
+        name="relations",
+        strict=True,
+    ),
     "rejects": pa.DataFrameSchema(
         {
             "source_file": text(),
@@ -156,7 +175,7 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
     ),
 }
 
-PUBLISHED = ("posts", "occurrences", "paragraphs", "sources", "rejects")
+PUBLISHED = ("posts", "occurrences", "paragraphs", "sources", "rejects", "relations")
 
 
 class TableInvalid(Exception):

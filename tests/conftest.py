@@ -9,7 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = sorted((ROOT / "data" / "raw").glob("*.txt"))
-TABLES = ("posts", "occurrences", "paragraphs", "sources", "rejects")
+TABLES = ("posts", "occurrences", "paragraphs", "sources", "rejects", "relations")
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
 """`tgcorpus run` end to end: real subprocesses, real Prefect, real Parquet files."""
+import json
 import shutil
 
 import duckdb
@@ -33,7 +34,7 @@ def test_run_exits_cleanly_with_a_summary(seed_runs):
 
 def test_duckdb_and_polars_read_every_table(seed_runs):
     _, out = seed_runs[0]
-    expected_rows = {"posts": 23, "occurrences": 24, "sources": 2, "rejects": 0}
+    expected_rows = {"posts": 23, "occurrences": 24, "sources": 2, "rejects": 0, "relations": 6}
     for table in TABLES:
         glob = f"{out}/{table}/**/*.parquet"
         (n_duckdb,) = duckdb.sql(f"SELECT count(*) FROM read_parquet('{glob}', hive_partitioning=true)").fetchall()[0]
@@ -60,6 +61,27 @@ def test_occurrences_match_the_hand_made_expectation(seed_runs, expected):
     assert occurrences["is_duplicate"].sum() == 1
     assert read_table(out, "sources")["status"].to_list() == ["ok", "ok"]
     assert set(occurrences["channel"]) == {"raw"}
+
+
+def test_translations_found_on_the_seeds_are_the_hand_made_pairs(seed_runs):
+    _, out = seed_runs[0]
+    pairs = json.loads((ROOT / "tests" / "fixtures" / "seed_translations.json").read_text())
+    first_line = (
+        read_table(out, "occurrences")
+        .with_columns(file=pl.col("source_file").str.split("/").list.last())
+        .select("post_id", "file", "line_start")
+    )
+    relations = read_table(out, "relations")
+    found = {
+        tuple(sorted((a, b)))
+        for a, b in relations.filter(pl.col("kind") == "translation").select("post_id", "other_post_id").iter_rows()
+    }
+    def post(ref):
+        return first_line.filter((pl.col("file") == ref["file"]) & (pl.col("line_start") == ref["line_start"]))["post_id"].item()
+    expected = {tuple(sorted((post(p["ru"]), post(p["en"])))) for p in pairs["pairs"]}
+    assert found == expected
+    posts = read_table(out, "posts")
+    assert (posts["cluster_id"] == posts["post_id"]).all(), "the seeds hold no near-duplicates"
 
 
 def test_two_runs_write_the_same_dataset(seed_runs):

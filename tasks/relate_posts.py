@@ -1,0 +1,64 @@
+"""Relations between posts: near-duplicates (and their clusters) and translations.
+
+A run relates its new posts to every post of the dataset for near-duplicates, and to
+the posts it sighted (new or not) for translations, which sit next to each other in a
+channel. Only pairs with a new post are emitted: older pairs were emitted by the run
+that brought them. Stored rows are never rewritten, so a post that links two older
+clusters leaves their ids as they were.
+"""
+import polars as pl
+
+from tasks.find_near_duplicates import NearDupParams, cluster_ids, near_duplicate_pairs
+from tasks.link_translations import TranslationParams, translation_pairs
+from tasks.mark_boilerplate import mark_boilerplate
+from tasks.split_paragraphs import split_paragraphs
+
+RELATION_COLUMNS = ["post_id", "other_post_id", "kind", "score"]
+
+
+def relate_posts(
+    new_posts: pl.DataFrame,
+    known_posts: pl.DataFrame | None,
+    sighted: pl.DataFrame,
+    near_params: NearDupParams = NearDupParams(),
+    translation_params: TranslationParams = TranslationParams(),
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """→ (new posts with cluster_id, boilerplate flags of their paragraphs, relations).
+
+    new_posts: post_id, text, lang, forwarded_from, media (in sighting order);
+    known_posts: the same plus cluster_id, for the dataset's posts (or None);
+    sighted: post_id of every post this run saw, in sighting order.
+    """
+    columns = ["post_id", "text", "lang", "forwarded_from", "media"]
+    known = known_posts if known_posts is not None else new_posts.head(0).with_columns(cluster_id=pl.lit(None, pl.Utf8))
+    # The dataset's posts come before this run's: the earliest post names a cluster.
+    everything = pl.concat([known.select(columns), new_posts.select(columns)]).with_columns(
+        first_seen=pl.int_range(pl.len(), dtype=pl.Int64)
+    )
+    paragraphs = mark_boilerplate(split_paragraphs(everything))
+    is_new = pl.col("post_id").is_in(new_posts["post_id"].implode())
+    touches_new = is_new | pl.col("other_post_id").is_in(new_posts["post_id"].implode())
+
+    all_near = near_duplicate_pairs(everything, paragraphs, near_params)
+    near = all_near.filter(touches_new)
+    clusters = _keep_stored_clusters(cluster_ids(everything, all_near), known)
+
+    in_sight = (
+        sighted.unique("post_id", keep="first", maintain_order=True)
+        .join(everything.drop("first_seen"), on="post_id")
+        .with_columns(first_seen=pl.int_range(pl.len(), dtype=pl.Int64))
+    )
+    translations = translation_pairs(in_sight, translation_params).filter(touches_new)
+
+    relations = pl.concat([near.select(RELATION_COLUMNS), translations.select(RELATION_COLUMNS)])
+    posts = new_posts.join(clusters, on="post_id", how="left", maintain_order="left")
+    return posts, paragraphs.filter(is_new).select("post_id", "idx", "is_boilerplate"), relations
+
+
+def _keep_stored_clusters(clusters: pl.DataFrame, known: pl.DataFrame) -> pl.DataFrame:
+    """A new post joins the stored cluster of its component's earliest post."""
+    stored = known.select("post_id", stored="cluster_id")
+    return (
+        clusters.join(stored, left_on="cluster_id", right_on="post_id", how="left")
+        .select("post_id", cluster_id=pl.coalesce("stored", "cluster_id"))
+    )
