@@ -30,6 +30,12 @@ def relate_posts(
     sighted: post_id of every post this run saw, in sighting order.
     """
     columns = ["post_id", "text", "lang", "forwarded_from", "media"]
+    if new_posts.height == 0:  # nothing new: nothing to relate
+        return (
+            new_posts.with_columns(cluster_id=pl.lit(None, pl.Utf8)),
+            pl.DataFrame(schema={"post_id": pl.Utf8, "idx": pl.Int64, "is_boilerplate": pl.Boolean}),
+            pl.DataFrame(schema={"post_id": pl.Utf8, "other_post_id": pl.Utf8, "kind": pl.Utf8, "score": pl.Float64}),
+        )
     known = known_posts if known_posts is not None else new_posts.head(0).with_columns(cluster_id=pl.lit(None, pl.Utf8))
     # The dataset's posts come before this run's: the earliest post names a cluster.
     everything = pl.concat([known.select(columns), new_posts.select(columns)]).with_columns(

@@ -13,7 +13,8 @@ Rules (documented in the README, asserted by the tests):
 - A title with no doubled body after it is a title-only post. Undoubled lines that run
   to the end of the file are one post cut off by the end of the capture (title plus a
   single copy), since a capture can stop mid-post but never drops a copy elsewhere.
-- Footer lines (reactions, views, time) count only right after a post.
+- Footer lines (reactions, views, time) count only right after a post; a footer line
+  right after a title makes it a title-only post (a body never starts with one).
 - Blank lines inside a post belong to it; blank lines between posts, and metadata
   lines with no post (a footer or header with no text after it), are rejects.
 
@@ -57,7 +58,9 @@ REJECT_REASONS = {
 def classify_lines(lines: pl.DataFrame) -> pl.DataFrame:
     """Add `kind` (int) and `key` (int, equal for lines equal up to emoji/punctuation/case)."""
     text = pl.col("text")
-    letters = text.str.to_lowercase().str.replace_all(r"[^\p{L}\p{N}]+", "")
+    # Computed once up front: used twice inside one expression it would be computed twice.
+    lines = lines.with_columns(_letters=text.str.to_lowercase().str.replace_all(r"[^\p{L}\p{N}]+", ""))
+    letters = pl.col("_letters")
     key_text = pl.when(letters == "").then(text.str.strip_chars()).otherwise(letters)
     kind = (
         pl.when(text.str.strip_chars() == "").then(BLANK)
@@ -70,7 +73,7 @@ def classify_lines(lines: pl.DataFrame) -> pl.DataFrame:
     return lines.with_columns(
         kind=kind.cast(pl.Int8),
         key=key_text.rank("dense").over("source_file").cast(pl.Int64),
-    )
+    ).drop("_letters")
 
 
 class _Scan:
@@ -198,6 +201,8 @@ class _Scan:
 
     def body(self, a0: int, post: int) -> int:
         """Mark the body lines after the title; returns the index after the post."""
+        if a0 < self.n and self.kinds[a0] == FOOTER:
+            return a0  # a footer right after the title: a title-only post
         limit = self.limit_from(a0)
         found = self.find_double(a0, limit)
         if found:
@@ -223,12 +228,62 @@ def split_posts(lines: pl.DataFrame, max_copy_misses: int = 2) -> pl.DataFrame:
     occurrence in its file, null for rejects), `role`, `slot` (aligned body line) and
     `reject` (reason key, null for lines in a post)."""
     classified = classify_lines(lines)
+    if classified.height and _in_line_order(classified):
+        return _split_files(classified, max_copy_misses)
     parts = []
     for (source_file,), part in classified.group_by("source_file", maintain_order=True):
         parts.append(_split_file(part, max_copy_misses))
     if not parts:
         return _empty_split(lines)
     return pl.concat(parts)
+
+
+def _in_line_order(classified: pl.DataFrame) -> bool:
+    """Each file's lines come together and in increasing line_no (as `lines_frame` makes them)."""
+    file = pl.col("source_file")
+    return bool(
+        classified.select(
+            (file.rle_id().max() + 1 == file.n_unique())
+            & ((pl.col("line_no").diff().over(file.rle_id()) > 0) | pl.col("line_no").diff().over(file.rle_id()).is_null()).all()
+        ).item()
+    )
+
+
+def _split_files(classified: pl.DataFrame, max_copy_misses: int) -> pl.DataFrame:
+    """`_split_file` for all files at once: the scan runs per file on plain lists, the
+    table work once; needs each file's lines together and in line order."""
+    non_blank = pl.col("kind") != BLANK
+    dense = classified.select("source_file", "kind", "key").filter(non_blank)
+    post, role, slot, reject = [], [], [], []
+    kinds, keys = dense["kind"].to_list(), dense["key"].to_list()
+    sizes = dense.select(pl.col("source_file").rle())["source_file"].struct.field("len").to_list()
+    start = 0
+    for size in sizes:
+        scan = _Scan(kinds[start : start + size], keys[start : start + size], max_copy_misses)
+        scan.run()
+        post += scan.post
+        role += scan.role
+        slot += scan.slot
+        reject += scan.reject
+        start += size
+    n = classified.height
+    dense_rows = classified.select(pl.arg_where(non_blank))[:, 0]
+    def full(values: list, dtype) -> pl.Series:
+        return pl.repeat(None, n, dtype=dtype, eager=True).scatter(dense_rows, pl.Series(values, dtype=dtype))
+    joined = classified.with_columns(
+        post=full(post, pl.Int64), role=full(role, pl.Int64), slot=full(slot, pl.Int64), reject=full(reject, pl.Utf8)
+    )
+    # A blank line inside a post's range belongs to that post: lines are in order and a
+    # post's lines are consecutive, so that is a blank whose nearest non-blank lines on
+    # both sides are of the same post.
+    in_post = pl.when(pl.col("post") >= 0).then(pl.col("post"))
+    marker = pl.when(non_blank).then(pl.coalesce(in_post, pl.lit(-1, pl.Int64)))
+    before = marker.forward_fill().over("source_file")
+    after = marker.backward_fill().over("source_file")
+    joined = joined.with_columns(
+        enclosing_post=pl.when(~non_blank & (before == after) & (before >= 0)).then(before)
+    )
+    return _finish(joined)
 
 
 def _split_file(part: pl.DataFrame, max_copy_misses: int) -> pl.DataFrame:
@@ -257,6 +312,12 @@ def _split_file(part: pl.DataFrame, max_copy_misses: int) -> pl.DataFrame:
         .select("line_no", enclosing_post="post")
     )
     joined = joined.join(enclosing, on="line_no", how="left")
+    return _finish(joined)
+
+
+def _finish(joined: pl.DataFrame) -> pl.DataFrame:
+    post = pl.col("post")
+    is_blank = pl.col("kind") == BLANK
     return joined.select(
         "source_file",
         "line_no",

@@ -66,6 +66,11 @@ def test_serve_runs_scheduled_ingests_and_stops_cleanly(tmp_path, prefect_env):
         wait_for(lambda: post_count(out) == 11, 150, "the first capture to be ingested")
         shutil.copy(SEEDS[1], inbox)
         wait_for(lambda: post_count(out) == 23, 150, "the second capture to be ingested")
+        ui = (tmp_path / "serve.log").read_text().split("Prefect UI: ")[1].split()[0]
+        for key in ("ingest-files", "ingest-summary"):
+            assert artifacts(f"{ui}/api", key), f"no {key} artifact in the Prefect UI"
+        summaries = [a["data"] for a in artifacts(f"{ui}/api", "ingest-summary")]
+        assert any("new posts: 12 (dataset: 23)" in text for text in summaries)
     finally:
         stop(serve)
     assert serve.returncode is not None
@@ -106,6 +111,15 @@ def test_prefect_yaml_deployment_runs_on_a_process_worker(tmp_path, prefect_env)
             stop(process)
     for process in started:
         assert session_processes(process.pid) == [], f"{process.args[1]} left processes behind"
+
+
+def artifacts(api: str, key: str) -> list[dict]:
+    request = urllib.request.Request(
+        f"{api}/artifacts/filter", data=json.dumps({"artifacts": {"key": {"any_": [key]}}}).encode(),
+        headers={"Content-Type": "application/json"}, method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
 
 
 def healthy(api: str) -> bool:
