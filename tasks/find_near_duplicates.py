@@ -11,11 +11,11 @@ buckets, and MinHash permutations drawn from a fixed seed.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
+import rensa
 
 from tasks.mark_boilerplate import stable_hash64
 
@@ -89,28 +89,12 @@ def shingles(words: pl.DataFrame, size: int) -> tuple[np.ndarray, np.ndarray]:
     return post[keep], fmix64(h[keep])
 
 
-BACKEND = os.environ.get("ND_BACKEND", "rensa")
-
-
 def signatures(post: np.ndarray, shingle: np.ndarray, n_posts: int, params: NearDupParams) -> np.ndarray:
-    """MinHash signatures, (n_posts, num_perm) uint32; rows of posts without shingles are
-    meaningless and must be left out by the caller."""
+    """MinHash signatures, (n_posts, num_perm) uint32, computed by rensa (Rust); rows of
+    posts without shingles are meaningless and must be left out by the caller."""
     offsets = np.r_[0, np.cumsum(np.bincount(post, minlength=n_posts))].astype(np.uint64)
-    if BACKEND == "rensa":
-        import rensa
-        matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(shingle, offsets, params.num_perm, params.seed)
-        return np.array(matrix.to_rows(), dtype=np.uint32).reshape(n_posts, params.num_perm)
-    rng = np.random.default_rng(params.seed)
-    a = rng.integers(1, 2**63, size=params.num_perm, dtype=np.uint64) | np.uint64(1)
-    b = rng.integers(0, 2**63, size=params.num_perm, dtype=np.uint64)
-    x = (shingle >> np.uint64(32)) ^ (shingle & np.uint64(0xFFFFFFFF))
-    sig = np.full((n_posts, params.num_perm), np.iinfo(np.uint32).max, dtype=np.uint32)
-    nonempty = np.flatnonzero(np.diff(offsets) > 0)
-    starts = offsets[:-1][nonempty].astype(np.int64)
-    with np.errstate(over="ignore"):
-        for i in range(params.num_perm):
-            sig[nonempty, i] = np.minimum.reduceat((x * a[i] + b[i]) >> np.uint64(32), starts)
-    return sig
+    matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(shingle, offsets, params.num_perm, params.seed)
+    return np.array(matrix.to_rows(), dtype=np.uint32).reshape(n_posts, params.num_perm)
 
 
 def band_buckets(sig: np.ndarray, posts: np.ndarray, params: NearDupParams) -> pl.DataFrame:

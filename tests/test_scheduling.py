@@ -14,6 +14,7 @@ import polars as pl
 import pytest
 
 from conftest import ROOT, SEEDS
+from tgcorpus.serve import healthy
 
 BIN = Path(sys.executable).parent
 
@@ -120,11 +121,3 @@ def artifacts(api: str, key: str) -> list[dict]:
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
-
-
-def healthy(api: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{api}/health", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False

@@ -27,7 +27,7 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _healthy(api_url: str) -> bool:
+def healthy(api_url: str) -> bool:
     try:
         with urllib.request.urlopen(f"{api_url}/health", timeout=2) as response:
             return response.status == 200
@@ -64,7 +64,7 @@ def prefect_server(log_file: Path):
     api_url = f"http://127.0.0.1:{port}/api"
     try:
         deadline = time.monotonic() + SERVER_START_SECONDS
-        while not _healthy(api_url):
+        while not healthy(api_url):
             if server.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the Prefect server did not start; see {log_file}")
             time.sleep(0.5)
