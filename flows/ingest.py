@@ -62,6 +62,7 @@ class SourceResult:
     n_posts: int = 0
     error: str | None = None
     warning: str | None = None
+    not_posts: dict[str, int] = field(default_factory=dict)  # service / empty messages
     parquet: dict[str, Path] = field(default_factory=dict)
 
     @property
@@ -129,11 +130,12 @@ def read(source: Source, work: Path, snapshot: Path | None) -> SourceResult:
 def _read_structured(result: SourceResult, file_format: str, work: Path) -> SourceResult:
     """JSON exports and saved pages carry their posts whole: no splitting, no copies."""
     try:
-        occurrences, _ = STRUCTURED_READERS[file_format](result.source.path, result.source.name)
+        occurrences, counts = STRUCTURED_READERS[file_format](result.source.path, result.source.name)
     except NotADump as err:
         result.status, result.error = "rejected", str(err)
         return _progress(result)
     result.n_posts = occurrences.height
+    result.not_posts = {kind: counts[kind] for kind in ("service", "empty")}
     result.parquet["occurrences"] = _stash(
         occurrences.with_columns(source_sha256=pl.lit(result.sha256)), work, "occurrences", result.key
     )
@@ -268,6 +270,8 @@ def discover(config: Config) -> list[Source]:
 
 def _progress(result: SourceResult) -> SourceResult:
     detail = f"{result.n_posts} posts" if result.parsed else ": ".join(filter(None, [result.status, result.error]))
+    if any(result.not_posts.values()):
+        detail += f" ({result.not_posts['service']} service and {result.not_posts['empty']} empty messages: not posts)"
     print(f"  {result.source.name}: {detail}", file=sys.stderr, flush=True)
     return result
 
@@ -329,6 +333,7 @@ def _summary(results: list[SourceResult], new_rows: dict[str, pl.DataFrame], sto
         "problems": [(r.source.name, r.status, r.error) for r in results if r.status in ("rejected", "retry")]
         + [(r.source.name, "warning", r.warning) for r in results if r.warning],
         "lines": sum(r.n_lines for r in by_status["ok"]),
+        "not_posts": {k: sum(r.not_posts.get(k, 0) for r in results) for k in ("service", "empty")},
         "occurrences": occurrences.height,
         "posts": posts.height,
         "duplicates": int(occurrences["is_duplicate"].sum()),

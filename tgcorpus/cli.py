@@ -65,6 +65,10 @@ def format_summary(s: dict, seconds: float) -> str:
         f"files        {s['files']} ({statuses or 'none'})",
         f"lines        {s['lines']} ({s['rejected_lines']} in rejects)",
         f"occurrences  {s['occurrences']} ({s['duplicates']} of posts seen before)",
+        *(
+            [f"not posts    {s['not_posts']['service']} service, {s['not_posts']['empty']} empty messages"]
+            if any(s["not_posts"].values()) else []
+        ),
         f"posts        {s['posts']} new, {s['total_posts']} in the dataset",
         f"languages    {languages}",
         f"written to   {s['out']} in {seconds:.1f} s (run {s['run_id']})",
