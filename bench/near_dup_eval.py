@@ -49,20 +49,16 @@ def pairwise_scores(found: pl.DataFrame, gold: pl.DataFrame) -> dict:
             "gold_pairs": gold_pairs, "found_pairs": found_pairs}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("folder", type=Path)
-    parser.add_argument("--gold", type=Path)
-    parser.add_argument("--examples", type=int, default=0, help="print N wrong pairs of each kind")
-    args = parser.parse_args()
-    links = read_links(args.gold or args.folder / "gold.jsonl")
-    occurrences = parse_folder(args.folder, sorted(links["file"].unique())).sort("file", "position")
+def evaluate(folder: Path, gold_path: Path, params: NearDupParams = NearDupParams()) -> dict:
+    """Scores, throughput and the frames behind them (keys posts, pairs, found, gold)."""
+    links = read_links(gold_path)
+    occurrences = parse_folder(folder, sorted(links["file"].unique())).sort("file", "position")
     posts = (occurrences.unique("post_id", keep="first", maintain_order=True)
              .select("post_id", "text", first_seen=pl.int_range(pl.len())))
 
     started = time.perf_counter()
     boilerplate = mark_boilerplate(split_paragraphs(posts))
-    pairs = near_duplicate_pairs(posts, boilerplate, NearDupParams())
+    pairs = near_duplicate_pairs(posts, boilerplate, params)
     found = cluster_ids(posts, pairs)
     seconds = time.perf_counter() - started
 
@@ -70,27 +66,41 @@ def main() -> None:
     uids = occurrences.join(links, on=KEY).select("post_id", other_post_id="uid").unique()
     near = links.drop_nulls("near_of").select(post_id="uid", other_post_id="near_of").unique()
     gold = components(pl.concat([uids, near])).join(posts.select("post_id"), on="post_id")
-    report = pairwise_scores(found, gold) | {"posts": posts.height, "seconds": seconds,
-                                            "posts_per_s": posts.height / seconds}
-    for key, value in report.items():
-        print(f"{key:12} {value:.4f}" if isinstance(value, float) else f"{key:12} {value}")
-    if args.examples:
-        print_examples(found, gold, pairs, posts, args.examples)
+    return pairwise_scores(found, gold) | {
+        "posts": posts.height, "seconds": seconds, "posts_per_s": posts.height / seconds,
+        "frames": {"posts": posts, "pairs": pairs, "found": found, "gold": gold},
+    }
 
 
-def print_examples(found: pl.DataFrame, gold: pl.DataFrame, pairs: pl.DataFrame,
-                   posts: pl.DataFrame, limit: int) -> None:
+def print_examples(frames: dict, limit: int) -> None:
     def same_cluster_pairs(clusters: pl.DataFrame) -> pl.DataFrame:
         return (clusters.join(clusters, on="cluster_id", suffix="_other")
                 .filter(pl.col("post_id") < pl.col("post_id_other")).select("post_id", "post_id_other"))
 
-    gold_pairs, found_pairs = same_cluster_pairs(gold), same_cluster_pairs(found)
-    text = dict(posts.select("post_id", "text").iter_rows())
-    scores = {frozenset(p): s for *p, s in pairs.select("post_id", "other_post_id", "score").iter_rows()}
+    gold_pairs, found_pairs = same_cluster_pairs(frames["gold"]), same_cluster_pairs(frames["found"])
+    text = dict(frames["posts"].select("post_id", "text").iter_rows())
+    pairs = frames["pairs"].select("post_id", "other_post_id", "score")
+    scores = {frozenset(p): s for *p, s in pairs.iter_rows()}
     for label, wrong in (("missed", gold_pairs.join(found_pairs, on=gold_pairs.columns, how="anti")),
                          ("extra", found_pairs.join(gold_pairs, on=gold_pairs.columns, how="anti"))):
         for a, b in wrong.head(limit).iter_rows():
-            print(f"--- {label} pair, score {scores.get(frozenset((a, b)))}\n{text[a][:300]!r}\n{text[b][:300]!r}")
+            print(f"--- {label} pair, score {scores.get(frozenset((a, b)))}")
+            print(f"{text[a][:300]!r}\n{text[b][:300]!r}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--gold", type=Path)
+    parser.add_argument("--examples", type=int, default=0, help="print N wrong pairs of each kind")
+    args = parser.parse_args()
+    report = evaluate(args.folder, args.gold or args.folder / "gold.jsonl")
+    frames = report.pop("frames")
+    for key, value in report.items():
+        print(f"{key:12} {value:.4f}" if isinstance(value, float) else f"{key:12} {value}")
+    if args.examples:
+        print_examples(frames, args.examples)
 
 
 if __name__ == "__main__":

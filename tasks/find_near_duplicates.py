@@ -1,13 +1,29 @@
-"""Near-duplicate posts: MinHash + LSH banding proposes pairs, true Jaccard decides.
+"""Near-duplicate posts: MinHash + LSH banding proposes pairs, exact Jaccard decides.
 
-A post's content is its non-boilerplate lines, normalised (NFKC, lower case, runs of
-anything but letters and digits folded to one space) and cut into overlapping word
-shingles. Two posts are near-duplicates when the Jaccard similarity of their shingle
-sets is at least `threshold`. Posts whose content is identical after normalisation
-(one lost an emoji) have Jaccard 1.0 but different post_ids: near-duplicates too.
+Text is normalised as NFKC, lower case, runs of anything but letters and digits folded
+to one space (so a post that only lost an emoji has Jaccard 1.0 with its original, but
+another post_id: a near-duplicate). A pair is a near-duplicate when either
+- its word shingles (`shingle_words` consecutive words) have Jaccard >= `threshold`:
+  a word edited, an emoji lost, a line added to a long post; or
+- its sets of lines have Jaccard >= `line_threshold`: a line replaced or added in a
+  short post, where one line is a large share of the words. Only lines that are not
+  boilerplate count: sharing `Read in full` says nothing.
 
-Every hash is stable: xxh3-64 of each word, a fixed 64-bit mix for shingles and band
-buckets, and MinHash permutations drawn from a fixed seed.
+Boilerplate (tasks/mark_boilerplate.py) is left out of the shingles when it is short
+(<= `boilerplate_max_words` words: calls to action, labels, hashtags, sign-offs): those
+lines make unrelated short posts look alike. A long line that recurs is quoted
+content, and a copy of a post shares it like any other line, so it stays in the
+shingles; without it a post made of quotes would have nothing to be matched on.
+
+Candidates come from one group-by over (band, bucket): bands 0..bands-1 hash `rows`
+MinHash values each; one more band holds every non-boilerplate line as its bucket.
+A pair sharing a bucket in a band of `rows` values has Jaccard s with probability
+1 - (1 - s^rows)^bands; with 32 x 4 that is 0.9995 at s = 0.7, 0.99 at 0.6 and 0.23 at
+0.3, so true pairs are nearly always proposed and dissimilar ones seldom.
+
+Every hash is stable: xxh3-64 of each word and line, a fixed 64-bit mix for shingles
+and buckets, and MinHash permutations drawn by xxh3 from a fixed seed. Signatures only
+propose pairs; every pair kept is verified on the exact sets.
 """
 from __future__ import annotations
 
@@ -15,20 +31,22 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-import rensa
+import xxhash
 
 from tasks.mark_boilerplate import stable_hash64
 
 RELATION = {"post_id": pl.Utf8, "other_post_id": pl.Utf8, "kind": pl.Utf8, "score": pl.Float64}
-MIX = np.uint64(0x9E3779B97F4A7C15)  # 2^64 / golden ratio, odd
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # odd multiplier that spreads bits (2^64 / golden ratio)
 
 
 @dataclass(frozen=True)
 class NearDupParams:
-    shingle_words: int = 3
+    shingle_words: int = 2           # short posts need small shingles to survive one edit
+    threshold: float = 0.7           # word-shingle Jaccard
+    line_threshold: float = 0.3      # line-set Jaccard: a third of the lines shared
+    boilerplate_max_words: int = 8
     bands: int = 32
     rows: int = 4
-    threshold: float = 0.5
     seed: int = 20251125
 
     @property
@@ -43,22 +61,24 @@ def word_key(text: pl.Expr) -> pl.Expr:
     )
 
 
-def content_words(posts: pl.DataFrame, boilerplate: pl.DataFrame | None) -> pl.DataFrame:
-    """(post, word): the words of every post's non-boilerplate lines, in order; `post`
-    is the post's row number in `posts`."""
+def post_lines(posts: pl.DataFrame, boilerplate: pl.DataFrame | None) -> pl.DataFrame:
+    """(post, idx, key, words, is_boilerplate): every line of every post, in order;
+    `post` is the post's row number in `posts`, `key` the normalised line."""
     lines = (
         posts.select(post=pl.int_range(pl.len(), dtype=pl.UInt32), post_id="post_id",
-                     line=pl.col("text").str.split("\n"))
-        .with_columns(idx=pl.int_ranges(pl.col("line").list.len(), dtype=pl.Int64))
-        .explode("line", "idx")
+                     key=pl.col("text").str.split("\n"))
+        .with_columns(idx=pl.int_ranges(pl.col("key").list.len(), dtype=pl.Int64))
+        .explode("key", "idx")
+        .with_columns(key=word_key(pl.col("key")))
     )
-    if boilerplate is not None:
-        dropped = boilerplate.filter("is_boilerplate").select("post_id", "idx")
-        lines = lines.join(dropped, on=["post_id", "idx"], how="anti", maintain_order="left")
-    return (
-        lines.select("post", word=word_key(pl.col("line")).str.split(" "))
-        .explode("word")
-        .filter(pl.col("word") != "")
+    if boilerplate is None:
+        lines = lines.with_columns(is_boilerplate=pl.lit(False))
+    else:
+        flags = boilerplate.select("post_id", pl.col("idx").cast(pl.Int64), "is_boilerplate")
+        lines = lines.join(flags, on=["post_id", "idx"], how="left", maintain_order="left")
+    return lines.select(
+        "post", "idx", "key", words=pl.col("key").str.split(" "),
+        is_boilerplate=pl.col("is_boilerplate").fill_null(False),
     )
 
 
@@ -71,50 +91,91 @@ def fmix64(h: np.ndarray) -> np.ndarray:
     return h ^ (h >> np.uint64(33))
 
 
-def shingles(words: pl.DataFrame, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """(post, shingle hash) for every run of `size` consecutive words of a post; a post
-    shorter than that is one shingle of all its words."""
+def first_rows(post: np.ndarray) -> np.ndarray:
+    """True at the first row of each post (rows are grouped by post)."""
+    return np.r_[True, post[1:] != post[:-1]][: len(post)]
+
+
+def short_boilerplate(params: NearDupParams) -> pl.Expr:
+    return pl.col("is_boilerplate") & (pl.col("words").list.len() <= params.boilerplate_max_words)
+
+
+def word_shingles(lines: pl.DataFrame, params: NearDupParams) -> pl.DataFrame:
+    """(post, shingle): hashes of every run of `shingle_words` consecutive words of a
+    post (across line ends), short boilerplate left out; a post with fewer words is one
+    shingle of all of them."""
+    words = (lines.filter(~short_boilerplate(params)).select("post", "words")
+             .explode("words").filter(pl.col("words") != ""))
     post = words["post"].to_numpy()
-    word_hash = stable_hash64(words["word"]).to_numpy()
-    n = len(post)
-    ends = np.searchsorted(post, post, side="right")  # rows are grouped by post, in order
-    left = ends - np.arange(n)  # words from here to the end of the post
-    is_first = np.r_[True, post[1:] != post[:-1]]
-    keep = (left >= size) | (is_first & (left < size))
+    word_hash = stable_hash64(words["words"]).to_numpy()
+    size, n = params.shingle_words, len(post)
+    left = np.searchsorted(post, post, side="right") - np.arange(n)  # words to the post's end
+    keep = (left >= size) | (first_rows(post) & (left < size))
     padded = np.r_[word_hash, np.zeros(size, dtype=np.uint64)]
     h = word_hash.copy()
     with np.errstate(over="ignore"):
         for i in range(1, size):
-            h = np.where(i < left, h * MIX + padded[i : i + n], h)
-    return post[keep], fmix64(h[keep])
+            h = np.where(i < left, h * GOLDEN + padded[i : i + n], h)
+    return pl.DataFrame({"post": post[keep], "shingle": fmix64(h[keep])}).unique(maintain_order=True)
 
 
-def signatures(post: np.ndarray, shingle: np.ndarray, n_posts: int, params: NearDupParams) -> np.ndarray:
-    """MinHash signatures, (n_posts, num_perm) uint32, computed by rensa (Rust); rows of
-    posts without shingles are meaningless and must be left out by the caller."""
-    offsets = np.r_[0, np.cumsum(np.bincount(post, minlength=n_posts))].astype(np.uint64)
-    matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(shingle, offsets, params.num_perm, params.seed)
-    return np.array(matrix.to_rows(), dtype=np.uint32).reshape(n_posts, params.num_perm)
+def line_sets(lines: pl.DataFrame, params: NearDupParams) -> pl.DataFrame:
+    """(post, shingle): a hash per distinct line of a post, short boilerplate left out.
+    A long boilerplate line gets a hash of its own post, so it counts in the post's
+    size but never matches: a shared quote is no sign of a copy. A post of one line
+    has no line evidence (its words say it all)."""
+    content = lines.filter(~short_boilerplate(params) & (pl.col("key") != ""))
+    line_hash = stable_hash64(content["key"]).to_numpy()
+    post = content["post"].to_numpy()
+    unmatchable = fmix64(line_hash ^ fmix64(post.astype(np.uint64) + GOLDEN))
+    return pl.DataFrame({
+        "post": post,
+        "shingle": np.where(content["is_boilerplate"].to_numpy(), unmatchable, line_hash),
+    }).unique(maintain_order=True).filter(pl.len().over("post") >= 2)
 
 
-def band_buckets(sig: np.ndarray, posts: np.ndarray, params: NearDupParams) -> pl.DataFrame:
-    """(band, bucket, post): one row per post and band, the bucket hashing the band's rows."""
-    bands = sig[posts].reshape(len(posts), params.bands, params.rows).astype(np.uint64)
-    h = np.zeros((len(posts), params.bands), dtype=np.uint64)
+def permutations(params: NearDupParams) -> tuple[np.ndarray, np.ndarray]:
+    """Multipliers (odd) and offsets of the num_perm hash functions, from xxh3 of the
+    seed: the same on every machine and numpy version."""
+    def draw(name: str) -> np.ndarray:
+        return np.array([xxhash.xxh3_64_intdigest(f"{params.seed}:{name}:{i}".encode())
+                         for i in range(params.num_perm)], dtype=np.uint64)
+    return draw("a") | np.uint64(1), draw("b")
+
+
+def minhash(shingles: pl.DataFrame, params: NearDupParams) -> tuple[np.ndarray, np.ndarray]:
+    """(posts, signatures): the posts that have shingles and their MinHash signatures,
+    (posts, num_perm) uint32. Hash i of a shingle x (folded to 32 bits) is
+    (a_i * x + b_i) mod 2^64 >> 32, multiply-add-shift: a 2-independent family."""
+    post, shingle = shingles["post"].to_numpy(), shingles["shingle"].to_numpy()
+    x = (shingle >> np.uint64(32)) ^ (shingle & np.uint64(0xFFFFFFFF))
+    starts = np.flatnonzero(first_rows(post))
+    signatures = np.empty((len(starts), params.num_perm), dtype=np.uint32)
+    with np.errstate(over="ignore"):
+        for i, (a, b) in enumerate(zip(*permutations(params))):
+            signatures[:, i] = np.minimum.reduceat((x * a + b) >> np.uint64(32), starts)
+    return post[starts], signatures
+
+
+def band_buckets(shingles: pl.DataFrame, params: NearDupParams) -> pl.DataFrame:
+    """(band, bucket, post): per post and band, a hash of the band's MinHash values."""
+    posts, signatures = minhash(shingles, params)
+    bands = signatures.reshape(len(posts), params.bands, params.rows).astype(np.uint64)
+    bucket = np.zeros((len(posts), params.bands), dtype=np.uint64)
     with np.errstate(over="ignore"):
         for r in range(params.rows):
-            h = fmix64(h * MIX + bands[:, :, r])
+            bucket = fmix64(bucket * GOLDEN + bands[:, :, r])
     return pl.DataFrame({
         "band": np.tile(np.arange(params.bands, dtype=np.uint16), len(posts)),
-        "bucket": h.ravel(),
-        "post": np.repeat(posts.astype(np.uint32), params.bands),
+        "bucket": bucket.ravel(),
+        "post": np.repeat(posts, params.bands),
     })
 
 
 def candidate_pairs(buckets: pl.DataFrame) -> pl.DataFrame:
-    """(a, b), a < b: posts sharing a bucket in any band. Each band is its own group-by."""
+    """(a, b), a < b: posts sharing a bucket in some band; each band is its own group-by."""
     return (
-        buckets.group_by("band", "bucket").agg("post")
+        buckets.group_by("band", "bucket").agg(pl.col("post").unique())
         .filter(pl.col("post").list.len() > 1)
         .select(a="post", b="post")
         .explode("a").explode("b")
@@ -123,53 +184,62 @@ def candidate_pairs(buckets: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def jaccard(pairs: pl.DataFrame, sets: pl.DataFrame) -> pl.DataFrame:
-    """`pairs` (a, b) with the exact Jaccard similarity of their shingle sets as `score`."""
+def jaccard(pairs: pl.DataFrame, sets: pl.DataFrame) -> pl.Series:
+    """Exact Jaccard similarity of the sets (post, shingle) of each pair (a, b), in order."""
     sizes = sets.group_by("post").len()
     shared = (
         pairs.join(sets.rename({"post": "a"}), on="a")
         .join(sets.rename({"post": "b"}), on=["b", "shingle"], how="semi")
-        .group_by("a", "b").agg(shared=pl.len())
+        .group_by("a", "b").len()
     )
+    union = pl.col("size_a") + pl.col("size_b") - pl.col("shared")
     return (
-        shared.join(sizes.rename({"post": "a", "len": "size_a"}), on="a")
-        .join(sizes.rename({"post": "b", "len": "size_b"}), on="b")
-        .select("a", "b", score=pl.col("shared") / (pl.col("size_a") + pl.col("size_b") - pl.col("shared")))
+        pairs.join(shared.rename({"len": "shared"}), on=["a", "b"], how="left", maintain_order="left")
+        .join(sizes.rename({"post": "a", "len": "size_a"}), on="a", how="left", maintain_order="left")
+        .join(sizes.rename({"post": "b", "len": "size_b"}), on="b", how="left", maintain_order="left")
+        .fill_null(0)
+        .select(pl.when(union > 0).then(pl.col("shared") / union).otherwise(0.0))
+        .to_series()
     )
 
 
 def near_duplicate_pairs(posts: pl.DataFrame, boilerplate: pl.DataFrame | None = None,
                          params: NearDupParams = NearDupParams()) -> pl.DataFrame:
-    """Relations rows (post_id, other_post_id, kind='near_duplicate', score), one per
-    unordered pair with Jaccard >= threshold; post_id is the earlier-seen post."""
-    post, shingle = shingles(content_words(posts, boilerplate), params.shingle_words)
-    sig = signatures(post, shingle, posts.height, params)
-    buckets = band_buckets(sig, np.unique(post), params)
-    sets = pl.DataFrame({"post": post, "shingle": shingle}).unique()
-    scored = jaccard(candidate_pairs(buckets), sets).filter(pl.col("score") >= params.threshold)
+    """Relations rows (post_id, other_post_id, kind='near_duplicate', score = word-shingle
+    Jaccard), one per unordered pair, post_id the earlier-seen post, sorted by ids.
+
+    `posts`: post_id, text, first_seen (smaller = seen earlier), one row per post_id.
+    `boilerplate`: post_id, idx, is_boilerplate for the lines of `text` (idx 0 = title).
+    """
+    lines = post_lines(posts, boilerplate)
+    shingles, whole_lines = word_shingles(lines, params), line_sets(lines, params)
+    line_band = whole_lines.select(band=pl.lit(params.bands, pl.UInt16), bucket="shingle", post="post")
+    pairs = candidate_pairs(pl.concat([band_buckets(shingles, params), line_band]))
+    scored = pairs.with_columns(score=jaccard(pairs, shingles), line_score=jaccard(pairs, whole_lines))
+    scored = scored.filter((pl.col("score") >= params.threshold) | (pl.col("line_score") >= params.line_threshold))
     order = posts.select(
         post=pl.int_range(pl.len(), dtype=pl.UInt32), post_id="post_id",
         rank=pl.struct("first_seen", "post_id").rank("ordinal"),
     )
-    a = order.rename({"post": "a", "post_id": "id_a", "rank": "rank_a"})
-    b = order.rename({"post": "b", "post_id": "id_b", "rank": "rank_b"})
     a_first = pl.col("rank_a") < pl.col("rank_b")
     return (
-        scored.join(a, on="a").join(b, on="b")
+        scored.join(order.rename({"post": "a", "post_id": "id_a", "rank": "rank_a"}), on="a")
+        .join(order.rename({"post": "b", "post_id": "id_b", "rank": "rank_b"}), on="b")
         .select(
             post_id=pl.when(a_first).then("id_a").otherwise("id_b"),
             other_post_id=pl.when(a_first).then("id_b").otherwise("id_a"),
             kind=pl.lit("near_duplicate"),
             score="score",
         )
-        .sort("post_id", "other_post_id")
         .cast(RELATION)
+        .sort("post_id", "other_post_id")
     )
 
 
 def cluster_ids(posts: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
-    """post_id → cluster_id: the post_id of the earliest-seen post of its connected
-    component over `pairs` (itself when alone). Union-find; the earlier root wins."""
+    """post_id → cluster_id: the post_id of the earliest-seen post (by first_seen, then
+    post_id) of its connected component over `pairs`; itself when alone. Union-find in
+    which the earlier root always wins, so the result does not depend on pair order."""
     ordered = posts.sort("first_seen", "post_id")["post_id"].to_list()
     rank = {post_id: i for i, post_id in enumerate(ordered)}
     parent = list(range(len(ordered)))

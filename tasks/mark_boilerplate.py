@@ -12,7 +12,9 @@ counting bare posts would turn the whole text of any family of `min_posts`
 near-duplicates into boilerplate and hide it from the near-duplicate search. Counted by
 context such a family counts about once, while a sign-off under many titles counts
 many times. So a title is boilerplate only when it recurs over different bodies
-(`#Announcement`), never just because a post was edited.
+(`#Announcement`), not merely because a post was edited. A long line that recurs (a
+quoted paragraph) is flagged like any other; what that means for matching copies is
+decided in tasks/find_near_duplicates.py.
 
 Lines without a letter (`***`, `<...>`, `🇷🇺🇧🇾`, `2025`) carry no content and are
 always boilerplate.
@@ -32,7 +34,8 @@ def stable_hash64(values: pl.Series) -> pl.Series:
     Each distinct value is hashed once."""
     distinct = values.unique()
     hashes = pl.Series([xxhash.xxh3_64_intdigest(v.encode()) for v in distinct], dtype=pl.UInt64)
-    return values.replace_strict(distinct, hashes, return_dtype=pl.UInt64)
+    # the cast: replace_strict gives an empty input back as String
+    return values.replace_strict(distinct, hashes, return_dtype=pl.UInt64).cast(pl.UInt64)
 
 
 def line_key(text: pl.Expr) -> pl.Expr:

@@ -1,0 +1,158 @@
+"""Boilerplate marking, near-duplicate pairs and clusters (tasks/mark_boilerplate.py,
+tasks/find_near_duplicates.py) on hand-made frames and on a small generated corpus."""
+import re
+import sys
+import unicodedata
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from tasks.find_near_duplicates import NearDupParams, cluster_ids, near_duplicate_pairs
+from tasks.mark_boilerplate import mark_boilerplate
+from tasks.split_paragraphs import split_paragraphs
+from tgcorpus.synth import synthesize
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+from near_dup_eval import evaluate  # noqa: E402
+
+BASE = (
+    "Sergey Lavrov met the Foreign Minister of Belarus in Minsk\n"
+    "The ministers discussed cooperation within the Union State and the integration agenda\n"
+    "for the next year and beyond.\n"
+    "They agreed to coordinate their positions at the United Nations and the OSCE 🇷🇺\n"
+    "Read in full"
+)
+WORD_EDITED = BASE.replace("next year", "coming year")
+LINE_ADDED = BASE.replace("Read in full", "Both sides praised the trust between the two countries.\nRead in full")
+EMOJI_LOST = BASE.replace(" 🇷🇺", "")
+LINE_REPLACED = BASE.replace("They agreed to coordinate their positions at the United Nations and the OSCE 🇷🇺",
+                             "A joint statement on regional security was signed after the talks.")
+UNRELATED = (
+    "Maria Zakharova held a briefing on current foreign policy issues\n"
+    "She commented on the situation around the Arctic Council and the work of the Russian embassy in Oslo.\n"
+    "Read in full"
+)
+
+
+def posts_frame(texts: dict[str, str]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"post_id": list(texts), "text": list(texts.values()), "first_seen": range(len(texts))},
+        schema={"post_id": pl.Utf8, "text": pl.Utf8, "first_seen": pl.Int64},
+    )
+
+
+def paragraphs(texts: dict[str, str]) -> pl.DataFrame:
+    return split_paragraphs(posts_frame(texts))
+
+
+def flags(marked: pl.DataFrame) -> dict[tuple[str, int], bool]:
+    return {(p, i): b for p, i, b in marked.select("post_id", "idx", "is_boilerplate").iter_rows()}
+
+
+def reference_jaccard(a: str, b: str, size: int) -> float:
+    """Word shingles of the text without its `Read in full` line, in plain Python."""
+    def shingles(text: str) -> set[tuple[str, ...]]:
+        lines = [x for x in text.split("\n") if x != "Read in full"]
+        words = re.sub(r"[\W_]+", " ", unicodedata.normalize("NFKC", "\n".join(lines)).lower()).split()
+        return {tuple(words[i:i + size]) for i in range(len(words) - size + 1)}
+    sa, sb = shingles(a), shingles(b)
+    return len(sa & sb) / len(sa | sb)
+
+
+# --- boilerplate -------------------------------------------------------------------------
+
+def test_lines_recurring_under_different_titles_are_boilerplate():
+    texts = {
+        "a": "First title\nSome content about Minsk.\nRead in full\n***",
+        "b": "Second title\nOther content about Oslo.\nREAD IN FULL!",
+        "c": "Third title\nMore content about Geneva.\n📺 Read in full\n🇷🇺🇧🇾",
+        "d": "Fourth title\nContent that is only here.\n<...>",
+    }
+    marked = flags(mark_boilerplate(paragraphs(texts)))
+    assert marked[("a", 2)] and marked[("b", 2)] and marked[("c", 2)]  # case, emoji, punctuation folded
+    assert marked[("a", 3)] and marked[("c", 3)] and marked[("d", 2)]  # no letters: no content
+    assert not any(marked[(p, i)] for p in "abcd" for i in (0, 1))
+    assert not flags(mark_boilerplate(paragraphs(texts), min_posts=4))[("a", 2)]
+
+
+def test_near_duplicate_family_is_not_boilerplate_but_a_recurring_title_is():
+    family = {  # three edits of one post: same title, same lines
+        "x1": "A statement on the Arctic\nLine one of the statement.\nLine two of the statement.",
+        "x2": "A statement on the Arctic\nLine one of the statement!\nLine two of the statement.",
+        "x3": "A statement on the Arctic\nLine one of the statement.\nLine two, edited.",
+    }
+    announcements = {f"n{word}": f"#Announcement\nBody number {word} is here." for word in ("one", "two", "three")}
+    marked = mark_boilerplate(paragraphs(family | announcements))
+    assert marked.columns == ["post_id", "idx", "text", "is_boilerplate"]
+    assert marked.select("post_id", "idx").equals(paragraphs(family | announcements).select("post_id", "idx"))
+    by_line = flags(marked)
+    assert not any(by_line[(p, i)] for p in family for i in range(3))
+    assert all(by_line[(p, 0)] for p in announcements)
+
+
+def test_seed_dumps_flag_read_in_full():
+    from tgcorpus.evaluate import parse_folder
+    seeds = ROOT / "data" / "raw"
+    found = parse_folder(seeds, sorted(p.name for p in seeds.glob("*.txt")))
+    marked = mark_boilerplate(split_paragraphs(found.unique("post_id", maintain_order=True)))
+    assert marked.filter(pl.col("text") == "Read in full")["is_boilerplate"].all()
+    assert marked.filter(pl.col("idx") == 0)["is_boilerplate"].sum() == 0
+
+
+# --- near-duplicate pairs ----------------------------------------------------------------
+
+def test_edits_are_found_with_their_jaccard_and_unrelated_posts_are_not():
+    texts = {"base": BASE, "word": WORD_EDITED, "line": LINE_ADDED, "emoji": EMOJI_LOST,
+             "replaced": LINE_REPLACED, "other": UNRELATED}
+    posts = posts_frame(texts)
+    params = NearDupParams()
+    pairs = near_duplicate_pairs(posts, mark_boilerplate(split_paragraphs(posts), min_posts=2), params)
+    assert pairs.schema == pl.Schema(
+        {"post_id": pl.Utf8, "other_post_id": pl.Utf8, "kind": pl.Utf8, "score": pl.Float64})
+    scores = {(a, b): s for a, b, _, s in pairs.iter_rows()}
+    for edited in ("word", "line", "emoji", "replaced"):
+        expected = reference_jaccard(BASE, texts[edited], params.shingle_words)
+        assert scores[("base", edited)] == pytest.approx(expected)
+    assert scores[("base", "emoji")] == 1.0
+    assert scores[("base", "replaced")] < params.threshold  # found by its lines: 3 of 5 shared
+    assert not [pair for pair in scores if "other" in pair]
+    assert set(pairs["kind"]) == {"near_duplicate"}
+
+
+def test_pairs_are_oriented_by_first_sighting_and_deterministic():
+    texts = {"late": BASE, "early": WORD_EDITED, "other": UNRELATED, "emoji": EMOJI_LOST}
+    posts = posts_frame(texts).with_columns(first_seen=pl.Series([5, 1, 3, 9]))
+    first = near_duplicate_pairs(posts, None)
+    assert first.equals(near_duplicate_pairs(posts, None))
+    assert first.equals(near_duplicate_pairs(posts.reverse(), None))  # input order does not matter
+    oriented = first.select("post_id", "other_post_id").rows()
+    assert oriented == [("early", "emoji"), ("early", "late"), ("late", "emoji")]
+
+
+def test_posts_without_content_give_no_pairs():
+    empty = posts_frame({})
+    assert near_duplicate_pairs(empty, mark_boilerplate(split_paragraphs(empty))).is_empty()
+    posts = posts_frame({"stars": "***\n🇷🇺🇧🇾", "dots": "<...>", "a": BASE})
+    assert near_duplicate_pairs(posts, mark_boilerplate(split_paragraphs(posts))).is_empty()
+
+
+# --- clusters ----------------------------------------------------------------------------
+
+def test_cluster_id_is_the_earliest_post_of_a_chain():
+    posts = pl.DataFrame({"post_id": ["a", "b", "c", "d"], "text": [""] * 4, "first_seen": [2, 0, 1, 3]})
+    chain = pl.DataFrame({"post_id": ["b", "c"], "other_post_id": ["c", "a"]})  # a~c~b: one cluster
+    clusters = dict(cluster_ids(posts, chain).iter_rows())
+    assert clusters == {"a": "b", "b": "b", "c": "b", "d": "d"}
+    assert cluster_ids(posts, chain.reverse()).equals(cluster_ids(posts, chain))
+
+
+# --- generated corpus --------------------------------------------------------------------
+
+def test_generated_corpus_meets_precision_and_recall(tmp_path):
+    synthesize(tmp_path, posts=600, seed=2)
+    report = evaluate(tmp_path, tmp_path / "gold.jsonl")
+    assert report["gold_pairs"] >= 10
+    assert report["precision"] >= 0.98
+    assert report["recall"] >= 0.98
