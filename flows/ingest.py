@@ -1,6 +1,11 @@
 """The ingest flow: raw channel dumps in, Parquet tables out.
 
-discover → read → split → collapse (per file) → dedupe → tag → export (per run).
+discover → parse (per batch: read, split, collapse) → dedupe (per run) → tag-language
+(per batch) → relate (per run) → export (per run, a batch's rows at a time).
+
+Batches hold about `Config.batch_bytes` of input, so task runs grow with the input's
+size, not its number of files, and memory is bounded by a batch, except for the
+run-wide steps, which read only small columns (dedupe) or the new posts (relate).
 Tasks hand each other Parquet paths in a work folder, never DataFrames: Prefect would
 pickle a frame to hash it, and a distributed run must not ship frames around.
 
@@ -11,6 +16,7 @@ run's rows are committed in one snapshot (see tgcorpus/store.py).
 
 import shutil
 import sys
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -18,14 +24,14 @@ from functools import lru_cache
 from pathlib import Path
 
 import polars as pl
-import xxhash
 from prefect import flow, task, unmapped
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from schemas.tables import validate
+from tasks.batch_sources import batch_sources
 from tasks.collapse_copies import collapse_copies
-from tasks.dedupe_exact import RICHER_FIELDS, mark_duplicates, new_posts, richer_sightings
+from tasks.dedupe_exact import RICHER_FIELDS, SIGHTING_ORDER, mark_duplicates, new_posts, richer_sightings
 from tasks.discover_sources import Source, discover_sources
 from tasks.export_tables import publish_tables
 from tasks.detect_format import HEAD_BYTES, detect_format
@@ -63,12 +69,6 @@ class SourceResult:
     error: str | None = None
     warning: str | None = None
     not_posts: dict[str, int] = field(default_factory=dict)  # service / empty messages
-    parquet: dict[str, Path] = field(default_factory=dict)
-
-    @property
-    def key(self) -> str:
-        """A file-name-safe id of the source (two files may share content, not a name)."""
-        return xxhash.xxh64_hexdigest(self.source.name.encode())
 
     @property
     def parsed(self) -> bool:
@@ -85,8 +85,21 @@ def _ingested(snapshot: Path | None) -> dict[str, list[str]]:
     return dict(names.iter_rows())
 
 
-@task(name="read", cache_policy=NO_CACHE)
-def read(source: Source, work: Path, snapshot: Path | None) -> SourceResult:
+@dataclass
+class Batch:
+    """A batch of sources (tasks/batch_sources.py) and the work files made from it."""
+
+    number: int
+    results: list[SourceResult]
+    parquet: dict[str, Path] = field(default_factory=dict)
+
+    def name(self) -> str:
+        return f"{self.number:05d}"
+
+
+def read_one(source: Source, snapshot: Path | None) -> tuple[SourceResult, pl.DataFrame | None]:
+    """One source: its result and, when it is to be parsed, its lines (a text capture)
+    or its occurrences (a JSON export or saved page, which carry their posts whole)."""
     result = SourceResult(source)
     failpoint(f"before-read:{source.path.name}")
     try:
@@ -105,134 +118,171 @@ def read(source: Source, work: Path, snapshot: Path | None) -> SourceResult:
         after = source.path.stat()
     except NotADump as err:
         result.status, result.error, result.sha256 = "rejected", str(err), err.sha256
-        return _progress(result)
+        return result, None
     except OSError as err:
         result.status, result.error = "retry", f"cannot read: {err.strerror or err}"
-        return _progress(result)
+        return result, None
     if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
         result.status, result.error = "retry", "file changed while being read (still being written?)"
-        return _progress(result)
+        return result, None
     seen_as = _ingested(snapshot).get(result.sha256, [])
     if source.name in seen_as:
         result.status = "unchanged"
-        return _progress(result)
+        return result, None
     if seen_as:
         result.status, result.error = "skipped", f"same content as {seen_as[0]}, ingested before"
-        return _progress(result)
-    if file_format in STRUCTURED_READERS:
-        return _read_structured(result, file_format, work)
-    lines = validate("lines", lines_frame(source.name, text.lines))
-    result.parquet["lines"] = _stash(lines, work, "lines", result.key)
-    failpoint("after-read")
-    return result
-
-
-def _read_structured(result: SourceResult, file_format: str, work: Path) -> SourceResult:
-    """JSON exports and saved pages carry their posts whole: no splitting, no copies."""
+        return result, None
+    if file_format not in STRUCTURED_READERS:
+        return result, lines_frame(source.name, text.lines)
     try:
-        occurrences, counts = STRUCTURED_READERS[file_format](result.source.path, result.source.name)
+        occurrences, counts = STRUCTURED_READERS[file_format](source.path, source.name)
     except NotADump as err:
         result.status, result.error = "rejected", str(err)
-        return _progress(result)
-    result.n_posts = occurrences.height
+        return result, None
     result.not_posts = {kind: counts[kind] for kind in ("service", "empty")}
-    result.parquet["occurrences"] = _stash(
-        occurrences.with_columns(source_sha256=pl.lit(result.sha256)), work, "occurrences", result.key
-    )
-    return _progress(result)
+    result.n_posts = occurrences.height
+    return result, occurrences.with_columns(source_sha256=pl.lit(result.sha256))
 
 
-@task(name="split", cache_policy=NO_CACHE)
-def split(result: SourceResult, work: Path, config: Config) -> SourceResult:
-    if "lines" in result.parquet:  # text captures only: other formats come as posts
-        lines = pl.read_parquet(result.parquet["lines"])
-        split_lines = validate("split", split_posts(lines, config.max_copy_misses))
-        result.parquet["split"] = _stash(split_lines, work, "split", result.key)
-    return result
-
-
-@task(name="collapse", cache_policy=NO_CACHE)
-def collapse(result: SourceResult, work: Path) -> SourceResult:
-    if "split" in result.parquet:
-        split_lines = pl.read_parquet(result.parquet["split"])
-        occurrences = with_capture_fields(collapse_copies(split_lines), result)
-        result.n_posts = occurrences.height
-        result.parquet["occurrences"] = _stash(occurrences, work, "occurrences", result.key)
-        rejects = reject_spans(split_lines).with_columns(source_sha256=pl.lit(result.sha256))
-        result.parquet["rejects"] = _stash(rejects, work, "rejects", result.key)
+@task(name="parse", cache_policy=NO_CACHE)
+def parse(number: int, sources: list[Source], work: Path, snapshot: Path | None, config: Config) -> Batch:
+    """Read a batch of sources; split and collapse its text captures all at once (the
+    table work per file would cost more than the work itself); one occurrences file."""
+    batch = Batch(number, [])
+    captures, structured = [], []
+    for source in sources:
+        result, frame = read_one(source, snapshot)
+        batch.results.append(result)
+        if frame is not None:
+            (captures if "line_no" in frame.columns else structured).append((result, frame))
+    lines = validate("lines", _concat([frame for _, frame in captures], "lines"))
+    failpoint("after-read")
+    split_lines = validate("split", split_posts(lines, config.max_copy_misses))
+    parsed = [result for result, _ in captures]
+    from_captures = with_capture_fields(collapse_copies(split_lines), parsed)
+    posts_per_file = dict(from_captures.group_by("source_file").len().iter_rows())
+    for result in parsed:
+        result.n_posts = posts_per_file.get(result.source.name, 0)
+    for result in batch.results:
         _progress(result)
-    return result
+    occurrences = _concat([from_captures, *(frame for _, frame in structured)], "occurrences")
+    batch.parquet["occurrences"] = _stash(
+        occurrences.with_row_index("row").with_columns(batch=pl.lit(number, pl.UInt32)), work, "parsed", batch.name()
+    )
+    rejects = reject_spans(split_lines).join(
+        _capture_fields(parsed).select("source_file", "source_sha256"), on="source_file", how="left",
+        maintain_order="left",
+    )
+    batch.parquet["rejects"] = _stash(rejects, work, "rejects", batch.name())
+    return batch
 
 
 @task(name="dedupe", cache_policy=NO_CACHE)
-def dedupe(results: list[SourceResult], work: Path, store: Store) -> dict[str, Path]:
+def dedupe(batches: list[Batch], work: Path, store: Store) -> dict[str, Path]:
+    """Which sightings are duplicates, and each new post's first sighting, over the
+    whole run from the occurrences' small columns only (no text)."""
     known = store.scan("posts", ["post_id", *RICHER_FIELDS])
-    occurrences = mark_duplicates(_gather(results, "occurrences"), known)
-    enriched = richer_sightings(occurrences, known) if known is not None else occurrences.head(0)
+    sightings = _scan(batches, "occurrences").select(
+        "batch", "row", "post_id", *SIGHTING_ORDER, *RICHER_FIELDS, "reactions"
+    ).collect()
+    sightings = mark_duplicates(sightings, known)
+    enriched = richer_sightings(sightings, known) if known is not None else sightings.head(0)
     return {
-        "occurrences": _stash(occurrences, work, "all", "occurrences"),
-        "posts": _stash(new_posts(occurrences), work, "all", "posts"),
-        "enriched": _stash(enriched, work, "all", "enriched"),
+        "flags": _stash(sightings.select("batch", "row", "is_duplicate"), work, "all", "flags"),
+        "first_sightings": _stash(
+            new_posts(sightings).select("batch", "row", *RICHER_FIELDS, "reactions"), work, "all", "first"
+        ),
+        "sighted": _stash(sightings.select("post_id"), work, "all", "sighted"),
+        "enriched": _stash(enriched.select("post_id", *RICHER_FIELDS), work, "all", "enriched"),
     }
 
 
 @task(name="tag-language", cache_policy=NO_CACHE)
-def tag(stage: dict[str, Path], work: Path, config: Config) -> dict[str, Path]:
-    tagger = LanguageTagger(languages=config.languages, min_letters=config.min_letters)
-    posts = tag_posts(pl.read_parquet(stage["posts"]), tagger)
-    paragraphs = tag_paragraphs(
-        split_paragraphs(posts), posts.select("post_id", "lang", "lang_score"), tagger
+def tag(batch: Batch, index: dict[str, Path], work: Path, config: Config) -> Batch:
+    """A batch's occurrences marked, its new posts built and tagged, their paragraphs."""
+    in_batch = pl.col("batch") == batch.number
+    occurrences = pl.read_parquet(batch.parquet["occurrences"]).join(
+        pl.scan_parquet(index["flags"]).filter(in_batch).drop("batch").collect(), on="row", how="left"
     )
-    return {
-        **stage,
-        "posts": _stash(posts, work, "all", "posts-tagged"),
-        "paragraphs": _stash(paragraphs, work, "all", "paragraphs"),
-    }
+    first = pl.scan_parquet(index["first_sightings"]).filter(in_batch).drop("batch").collect()
+    posts = (
+        occurrences.drop(RICHER_FIELDS, "reactions")
+        .join(first, on="row", how="inner", maintain_order="left")
+        .drop("row", "batch", "is_duplicate")
+    )
+    tagger = LanguageTagger(languages=config.languages, min_letters=config.min_letters)
+    posts = tag_posts(posts, tagger)
+    paragraphs = tag_paragraphs(split_paragraphs(posts), posts.select("post_id", "lang", "lang_score"), tagger)
+    return Batch(batch.number, batch.results, {
+        **batch.parquet,
+        "occurrences": _stash(occurrences.drop("row", "batch"), work, "occurrences", batch.name()),
+        "posts": _stash(posts, work, "posts", batch.name()),
+        "paragraphs": _stash(paragraphs, work, "paragraphs", batch.name()),
+    })
 
 
 @task(name="relate", cache_policy=NO_CACHE)
-def relate(stage: dict[str, Path], work: Path, store: Store) -> dict[str, Path]:
+def relate(batches: list[Batch], index: dict[str, Path], work: Path, store: Store) -> dict[str, Path]:
     known = store.scan("posts", ["post_id", "text", "lang", "forwarded_from", "media", "cluster_id"])
-    sighted = pl.read_parquet(stage["occurrences"], columns=["post_id"])
-    posts, boilerplate, relations = relate_posts(pl.read_parquet(stage["posts"]), known, sighted)
+    posts = _scan(batches, "posts").select("post_id", "text", "lang", "forwarded_from", "media").collect()
+    clustered, boilerplate, relations = relate_posts(posts, known, pl.read_parquet(index["sighted"]))
     return {
-        **stage,
-        "posts": _stash(posts, work, "all", "posts-related"),
+        **index,
+        "clusters": _stash(clustered.select("post_id", "cluster_id"), work, "all", "clusters"),
         "boilerplate": _stash(boilerplate, work, "all", "boilerplate"),
         "relations": _stash(relations, work, "all", "relations"),
     }
 
 
+POSTS_COLUMNS = [
+    "post_id", "channel", "message_id", "date", "forwarded_from", "media", "title", "text", "hashtags",
+    "reactions", "lang", "lang_score", "n_chars", "run_id", "ingested_at", "views", "edited_at", "cluster_id",
+]
+OCCURRENCES_COLUMNS = [
+    "post_id", "channel", "source_file", "source_sha256", "position", "line_start", "line_end", "is_duplicate",
+    "forwarded_from", "reactions", "views", "truncated", "run_id", "message_id", "date", "edited_at",
+]
+
+
 @task(name="export", cache_policy=NO_CACHE)
-def export(results: list[SourceResult], stage: dict[str, Path], store: Store, config: Config, run_id: str) -> dict:
+def export(batches: list[Batch], index: dict[str, Path], work: Path, store: Store, config: Config,
+           run_id: str) -> dict:
+    """Every table's rows validated and written as final Parquet parts (a batch's rows
+    at a time), then committed together in one snapshot."""
     now = datetime.now(timezone.utc)
     stamp = dict(run_id=pl.lit(run_id), ingested_at=pl.lit(now, UTC))
-    occurrences = pl.read_parquet(stage["occurrences"])
-    posts = pl.read_parquet(stage["posts"])
+    clusters = pl.read_parquet(index["clusters"])
+    boilerplate = pl.read_parquet(index["boilerplate"])
+    finish = {
+        "posts": lambda frame: frame.join(clusters, on="post_id", how="left", maintain_order="left")
+        .with_columns(n_chars=pl.col("text").str.len_chars().cast(pl.Int64), **stamp).select(POSTS_COLUMNS),
+        "occurrences": lambda frame: frame.with_columns(run_id=stamp["run_id"]).select(OCCURRENCES_COLUMNS),
+        "paragraphs": lambda frame: frame.join(boilerplate, on=["post_id", "idx"], how="left", maintain_order="left")
+        .select("post_id", "idx", "text", "lang", "lang_score", "is_boilerplate"),
+    }
+    parts = {table: [] for table in finish}
+    for batch in batches:
+        for table, finished in finish.items():
+            path = work / "final" / table / f"{batch.name()}.parquet"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            validate(table, finished(pl.read_parquet(batch.parquet[table]))).write_parquet(
+                path, compression="zstd", statistics=True
+            )
+            parts[table].append(path)
+    results = [r for b in batches for r in b.results]
     recorded = [r for r in results if r.status in RECORDED]
     new_rows = {
-        "posts": posts.with_columns(n_chars=pl.col("text").str.len_chars().cast(pl.Int64), **stamp).select(
-            "post_id", "channel", "message_id", "date", "forwarded_from", "media", "title",
-            "text", "hashtags", "reactions", "lang", "lang_score", "n_chars", "run_id", "ingested_at",
-            "views", "edited_at", "cluster_id",
-        ),
-        "occurrences": occurrences.with_columns(run_id=stamp["run_id"]).select(
-            "post_id", "channel", "source_file", "source_sha256", "position", "line_start",
-            "line_end", "is_duplicate", "forwarded_from", "reactions", "views", "truncated", "run_id",
-            "message_id", "date", "edited_at",
-        ),
-        "paragraphs": pl.read_parquet(stage["paragraphs"])
-        .join(pl.read_parquet(stage["boilerplate"]), on=["post_id", "idx"], how="left")
-        .select("post_id", "idx", "text", "lang", "lang_score", "is_boilerplate"),
-        "relations": pl.read_parquet(stage["relations"]).with_columns(run_id=stamp["run_id"]),
+        "relations": pl.read_parquet(index["relations"]).with_columns(run_id=stamp["run_id"]),
         "sources": _sources_table(recorded).with_columns(**stamp),
-        "rejects": _gather(results, "rejects").with_columns(run_id=stamp["run_id"]).select(
-            "source_file", "source_sha256", "line_start", "line_end", "reason", "run_id"
-        ),
+        "rejects": _scan(batches, "rejects").collect()
+        .with_columns(run_id=stamp["run_id"])
+        .select("source_file", "source_sha256", "line_start", "line_end", "reason", "run_id"),
     }
-    enriched = {"posts": ("post_id", pl.read_parquet(stage["enriched"]))}
-    publish_tables(new_rows, store, run_id, config.batch_rows, enriched)
-    summary = _summary(results, new_rows, store)
+    enriched = {"posts": ("post_id", pl.read_parquet(index["enriched"]))}
+    counted = {table: pl.scan_parquet(parts[table]).select(column).collect()
+               for table, column in (("occurrences", "is_duplicate"), ("posts", "lang"))}
+    publish_tables(new_rows, store, run_id, config.batch_rows, enriched, parts)
+    summary = _summary(results, new_rows | counted, store)
     _publish_artifacts(results, summary)
     return summary
 
@@ -245,18 +295,42 @@ def ingest(config: Config) -> dict:
     try:
         with store.writer(config.lock_wait_seconds, on_wait=lambda: _waiting(config.out)):
             work = store.home / f"work-{run_id}"
+            clock = StageClock()
             try:
-                sources = discover(config)
-                read_results = read.map(sources, work=unmapped(work), snapshot=unmapped(store.current()))
-                split_results = split.map(read_results, work=unmapped(work), config=unmapped(config))
-                results = [f.result() for f in collapse.map(split_results, work=unmapped(work))]
-                stage = relate(tag(dedupe(results, work, store), work, config), work, store)
-                summary = export(results, stage, store, config, run_id)
+                batches = clock("discover", lambda: batch_sources(discover(config), config.batch_bytes))
+                parsed = clock("parse", lambda: _results(parse.map(
+                    range(len(batches)), batches, work=unmapped(work), snapshot=unmapped(store.current()),
+                    config=unmapped(config),
+                )))
+                index = clock("dedupe", lambda: dedupe(parsed, work, store))
+                tagged = clock("tag", lambda: _results(tag.map(
+                    parsed, index=unmapped(index), work=unmapped(work), config=unmapped(config)
+                )))
+                index = clock("relate", lambda: relate(tagged, index, work, store))
+                summary = clock("export", lambda: export(tagged, index, work, store, config, run_id))
             finally:
                 shutil.rmtree(work, ignore_errors=True)
     except StoreError as err:
         return {"error": str(err)}
-    return {**summary, "run_id": run_id, "out": str(config.out)}
+    return {**summary, "run_id": run_id, "out": str(config.out), "stage_seconds": clock.seconds,
+            "task_runs": 4 + 2 * len(batches), "batches": len(batches)}
+
+
+class StageClock:
+    """Wall seconds per stage of a run (a stage waits for all of its tasks)."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, stage: str, work):
+        started = time.perf_counter()
+        result = work()
+        self.seconds[stage] = time.perf_counter() - started
+        return result
+
+
+def _results(futures) -> list:
+    return [future.result() for future in futures]
 
 
 def _waiting(out: Path) -> None:
@@ -283,32 +357,36 @@ def _stash(frame: pl.DataFrame, work: Path, stage: str, key: str) -> Path:
     return path
 
 
-def _gather(results: list[SourceResult], table: str) -> pl.DataFrame:
-    paths = [r.parquet[table] for r in results if table in r.parquet]
-    return pl.read_parquet(paths) if paths else EMPTY[table]()
+def _concat(frames: list[pl.DataFrame], table: str) -> pl.DataFrame:
+    return pl.concat(frames, how="vertical") if frames else EMPTY[table]()
 
 
-def with_capture_fields(occurrences: pl.DataFrame, result: SourceResult | None) -> pl.DataFrame:
-    """A text capture's occurrences in the columns every format shares: the channel is
-    the source's, and what a capture cannot carry (id, date, edit time) is null."""
-    return occurrences.with_columns(
-        channel=pl.lit(result.source.channel if result else None, pl.Utf8),
+def _scan(batches: list[Batch], table: str) -> pl.LazyFrame:
+    """A table's work files of every batch, in batch order."""
+    return pl.scan_parquet([b.parquet[table] for b in batches])
+
+
+def _capture_fields(results: list[SourceResult]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [(r.source.name, r.source.channel, r.sha256) for r in results],
+        schema={"source_file": pl.Utf8, "channel": pl.Utf8, "source_sha256": pl.Utf8}, orient="row",
+    )
+
+
+def with_capture_fields(occurrences: pl.DataFrame, results: list[SourceResult]) -> pl.DataFrame:
+    """Text captures' occurrences in the columns every format shares: the channel and
+    content hash are their source's, and what a capture cannot carry (id, date, edit
+    time) is null."""
+    return occurrences.join(_capture_fields(results), on="source_file", how="left", maintain_order="left").with_columns(
         message_id=pl.lit(None, pl.Int64),
         date=pl.lit(None, UTC),
         edited_at=pl.lit(None, UTC),
-        source_sha256=pl.lit(result.sha256 if result else None, pl.Utf8),
     ).select(OCCURRENCE_COLUMNS)
 
 
-def _empty_occurrences() -> pl.DataFrame:
-    return with_capture_fields(collapse_copies(split_posts(lines_frame("", []))), None)
-
-
 EMPTY = {
-    "occurrences": _empty_occurrences,
-    "rejects": lambda: reject_spans(split_posts(lines_frame("", []))).with_columns(
-        source_sha256=pl.lit(None, pl.Utf8)
-    ),
+    "lines": lambda: lines_frame("", []),
+    "occurrences": lambda: with_capture_fields(collapse_copies(split_posts(lines_frame("", []))), []),
 }
 
 
@@ -325,6 +403,7 @@ def _sources_table(results: list[SourceResult]) -> pl.DataFrame:
 
 
 def _summary(results: list[SourceResult], new_rows: dict[str, pl.DataFrame], store: Store) -> dict:
+    """`new_rows`: the run's rows of every table, or of the columns the summary needs."""
     occurrences, posts, rejects = new_rows["occurrences"], new_rows["posts"], new_rows["rejects"]
     by_status = {s: [r for r in results if r.status == s] for s in (*RECORDED, "unchanged", "retry")}
     return {

@@ -19,6 +19,9 @@ def publish_tables(
     run_id: str,
     rows_per_file: int,
     updates: dict[str, tuple[str, pl.DataFrame]] | None = None,
+    parts: dict[str, list[Path]] | None = None,
 ) -> Path:
+    """`parts`: Parquet files already validated, table by table, that become the run's
+    files of that table as they are."""
     valid = {name: validate(name, frame) for name, frame in new_rows.items()}
-    return store.commit(valid, run_id, rows_per_file, updates)
+    return store.commit(valid, run_id, rows_per_file, updates, parts)

@@ -71,14 +71,14 @@ def test_serve_runs_scheduled_ingests_and_stops_cleanly(tmp_path, prefect_env):
     try:
         wait_for(lambda: "Prefect UI: http://127.0.0.1:" in (tmp_path / "serve.log").read_text(), 150, "the server")
         drop(SEEDS[0], inbox)
-        wait_for(lambda: post_count(out) == 11, 150, "the first capture to be ingested")
+        wait_for(lambda: post_count(out) == 11, 300, "the first capture to be ingested")
         drop(SEEDS[1], inbox)
-        wait_for(lambda: post_count(out) == 23, 150, "the second capture to be ingested")
+        wait_for(lambda: post_count(out) == 23, 300, "the second capture to be ingested")
         ui = (tmp_path / "serve.log").read_text().split("Prefect UI: ")[1].split()[0]
-        for key in ("ingest-files", "ingest-summary"):
-            assert artifacts(f"{ui}/api", key), f"no {key} artifact in the Prefect UI"
-        summaries = [a["data"] for a in artifacts(f"{ui}/api", "ingest-summary")]
-        assert any("(dataset: 23)" in text for text in summaries)
+        # The run's artifacts are made just after its commit: wait for the second run's.
+        wait_for(lambda: any("(dataset: 23)" in a["data"] for a in artifacts(f"{ui}/api", "ingest-summary")),
+                 60, "the second run's summary artifact")
+        assert artifacts(f"{ui}/api", "ingest-files"), "no ingest-files artifact in the Prefect UI"
     finally:
         stop(serve)
     assert serve.returncode is not None

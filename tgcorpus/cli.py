@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -54,7 +55,13 @@ def run(args: argparse.Namespace) -> int:
     if "error" in summary:
         print(f"tgcorpus: {summary['error']}", file=sys.stderr)
         return 3
-    print(format_summary(summary, seconds=time.perf_counter() - started))
+    seconds = time.perf_counter() - started
+    if args.report:
+        try:
+            Path(args.report).write_text(json.dumps({**summary, "seconds": seconds}, indent=1) + "\n")
+        except OSError as err:
+            raise UsageError(f"cannot write the report {args.report}: {err.strerror or err}") from None
+    print(format_summary(summary, seconds))
     return 0
 
 
@@ -155,6 +162,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--channel", help="channel name (default: each file's folder name)")
     p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                    help="wait this long for another run writing to --out (default: don't wait)")
+    p.add_argument("--report", metavar="FILE", help="also write the run's summary, with seconds per stage, as JSON")
     p.set_defaults(handler=run)
 
     p = commands.add_parser("serve", help="ingest an inbox folder on a schedule (a Prefect deployment)")

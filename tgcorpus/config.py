@@ -16,8 +16,10 @@ class Config:
     min_letters: int = 8
     # How long a run waits for another run writing to the same --out before giving up.
     lock_wait_seconds: float = 0.0
-    # Rows per Parquet file; posts are written in batches of this size.
+    # Rows per Parquet file of the small tables (posts and their like: one file a batch).
     batch_rows: int = 50_000
+    # Input bytes per batch: one parse and one tag-language task run each.
+    batch_bytes: int = 32 << 20
     languages: tuple[str, ...] = field(
         default=("ru", "en", "uk", "be", "bg", "sr", "mk", "kk")
     )

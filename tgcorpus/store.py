@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 
 from tgcorpus.failpoints import failpoint
 
@@ -110,19 +111,24 @@ class Store:
         run_id: str,
         rows_per_file: int,
         updates: dict[str, tuple[str, pl.DataFrame]] | None = None,
+        parts: dict[str, list[Path]] | None = None,
     ) -> Path:
-        """A new snapshot: the current files plus `new_rows` as this run's files.
+        """A new snapshot: the current files plus `new_rows` and `parts` (Parquet files,
+        moved in as they are, empty ones left out) as this run's files.
 
         `updates` maps a table to (key column, rows): the files holding those keys are
         rewritten with the rows' non-null values (copy on write; other files are shared
         with the previous snapshot). A run that changes nothing keeps the snapshot."""
         updates = {t: u for t, u in (updates or {}).items() if u[1].height}
+        parts = parts or {}
         previous = self.current()
-        if previous and not updates and not any(frame.height for frame in new_rows.values()):
+        if previous and not updates and not any(frame.height for frame in new_rows.values()) and not any(
+            _rows(p) for paths in parts.values() for p in paths
+        ):
             return previous
         staging = self.home / f"staging-{run_id}"
         staging.mkdir(parents=True)
-        tables = set(new_rows) | ({p.name for p in previous.iterdir() if p.is_dir()} if previous else set())
+        tables = set(new_rows) | set(parts) | ({p.name for p in previous.iterdir() if p.is_dir()} if previous else set())
         for table in sorted(tables):
             folder = staging / table
             folder.mkdir()
@@ -132,6 +138,8 @@ class Store:
                     os.link(old, folder / old.name)
             if table in new_rows:
                 self._write(new_rows[table], folder, f"{run_id}-", rows_per_file, first=not self.files(table))
+            if table in parts:
+                self._move_in(parts[table], folder, run_id, first=not self.files(table))
             fsync_path(folder)
         fsync_path(staging)
         snapshot = self.home / f"snapshot-{self._sequence(previous) + 1:06d}-{run_id}"
@@ -153,6 +161,16 @@ class Store:
             updated = pl.read_parquet(name).update(rows, on=key, how="left")
             self._write(updated, folder, f"{run_id}-u{number:05d}-", 1 << 62, first=True)
         return {Path(name) for name in holding}
+
+    @staticmethod
+    def _move_in(paths: list[Path], folder: Path, run_id: str, first: bool) -> None:
+        # As in _write: files without rows stay out, except one to carry a new table's schema.
+        kept = [p for p in paths if _rows(p)] or (paths[:1] if first else [])
+        for number, part in enumerate(kept):
+            target = folder / f"part-{run_id}-b{number:05d}.parquet"
+            part.rename(target)
+            fsync_path(target)
+            failpoint("mid-write")
 
     @staticmethod
     def _sequence(snapshot: Path | None) -> int:
@@ -194,3 +212,7 @@ class Store:
                 shutil.rmtree(snapshot, ignore_errors=True)
         for link in self.out.parent.glob(f".{self.out.name}.link-*"):
             link.unlink(missing_ok=True)
+
+
+def _rows(path: Path) -> int:
+    return pq.read_metadata(path).num_rows
