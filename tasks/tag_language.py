@@ -17,11 +17,17 @@ Detection (``LanguageTagger.detect``), per distinct text
     4. >= 40 letters, fastText gives one candidate >= 0.99 of the candidates' probability and
        at most 1% of the letters fall outside its alphabet -> that candidate, score = that share;
     5. otherwise every candidate gets
-           w_ft * log(p_fasttext + 0.03) + log(p_lingua + 0.03) - foreign * min(1, 40 / letters)
+           w_ft * log(p_fasttext + 0.03) + log(p_lingua + 0.03)
+           + (0.5 * words - foreign) * min(1, 40 / letters)
        where p_fasttext is renormalised over the candidates, w_ft grows from 0.1 (short text,
        where fastText-lite is biased to Russian) to 0.4 at 80 letters, and ``foreign`` counts
-       letters outside the language's alphabet (і in "Russian", ј in "Bulgarian" ...). The best
-       wins (ties: configured order); the score is its softmax share among the candidates.
+       letters outside the language's alphabet (і in "Russian", ј in "Bulgarian" ...) and
+       ``words`` counts words that are the language's function words or carry one of its
+       endings (``word_evidence``: tgcorpus/resources/function_words.tsv, word_endings.tsv;
+       e.g. Bulgarian които, Macedonian многу/-от, Serbian између/-ије, Russian -ого/-ами,
+       South Slavic -ски/-ни where Russian has -ский/-ные); only the first 200 words count.
+       The best wins (ties: configured order); the score is its softmax share among the
+       candidates.
        Lingua only sees words it can judge fairly: its built-in rules wrongly rule out
        Ukrainian for any text with щ and Serbian for any text with џ, and let one stray letter
        (a Ukrainian name in a long Russian text) veto a language. So lingua does not see words
@@ -181,7 +187,7 @@ def word_evidence(text: str) -> dict[str, int]:
     function_words = _function_words()
     endings, lengths = _word_endings()
     counts: dict[str, int] = {}
-    for word in text.lower().split()[:MAX_EVIDENCE_WORDS]:
+    for word in text.lower().split(None, MAX_EVIDENCE_WORDS)[:MAX_EVIDENCE_WORDS]:
         langs = function_words.get(word, ())
         for lang in langs:
             counts[lang] = counts.get(lang, 0) + 1
