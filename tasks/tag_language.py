@@ -17,11 +17,17 @@ Detection (``LanguageTagger.detect``), per distinct text
     4. >= 40 letters, fastText gives one candidate >= 0.99 of the candidates' probability and
        at most 1% of the letters fall outside its alphabet -> that candidate, score = that share;
     5. otherwise every candidate gets
-           w_ft * log(p_fasttext + 0.03) + log(p_lingua + 0.03) - foreign * min(1, 40 / letters)
+           w_ft * log(p_fasttext + 0.03) + log(p_lingua + 0.03)
+           + (0.5 * words - foreign) * min(1, 40 / letters)
        where p_fasttext is renormalised over the candidates, w_ft grows from 0.1 (short text,
        where fastText-lite is biased to Russian) to 0.4 at 80 letters, and ``foreign`` counts
-       letters outside the language's alphabet (і in "Russian", ј in "Bulgarian" ...). The best
-       wins (ties: configured order); the score is its softmax share among the candidates.
+       letters outside the language's alphabet (і in "Russian", ј in "Bulgarian" ...) and
+       ``words`` counts words that are the language's function words or carry one of its
+       endings (``word_evidence``: tgcorpus/resources/function_words.tsv, word_endings.tsv;
+       e.g. Bulgarian които, Macedonian многу/-от, Serbian између/-ије, Russian -ого/-ами,
+       South Slavic -ски/-ни where Russian has -ский/-ные); only the first 200 words count.
+       The best wins (ties: configured order); the score is its softmax share among the
+       candidates.
        Lingua only sees words it can judge fairly: its built-in rules wrongly rule out
        Ukrainian for any text with щ and Serbian for any text with џ, and let one stray letter
        (a Ukrainian name in a long Russian text) veto a language. So lingua does not see words
@@ -45,6 +51,7 @@ from __future__ import annotations
 
 import math
 from functools import cached_property, lru_cache
+from importlib import resources
 
 import polars as pl
 
@@ -76,6 +83,12 @@ MARKERS: dict[str, tuple[str, float]] = {
 LINGUA_DENIED = {"щ": "uk", "џ": "sr"}
 LINGUA_CANNOT = {("sr", "Latin")}  # lingua knows Serbian in Cyrillic only
 
+# Word evidence (function words and word endings, tgcorpus/resources/*.tsv): each word that is
+# a listed function word, and each word with a listed ending, adds WORD_WEIGHT to the logit of
+# every language it is listed for, scaled down like letter evidence in long texts. Only the
+# first MAX_EVIDENCE_WORDS words are read (past them the detectors are sure anyway).
+WORD_WEIGHT = 0.5
+MAX_EVIDENCE_WORDS = 200
 EPS = 0.03
 MAX_DETECT_CHARS = 4_000
 MAX_SAMPLE_CHARS = 20_000
@@ -141,6 +154,50 @@ def _lingua_languages(languages: tuple[str, ...]) -> dict:
         if iso is not None:
             found[code] = Language.from_iso_code_639_1(iso)
     return found
+
+
+def _resource_rows(name: str) -> list[list[str]]:
+    """Tab-separated rows of ``tgcorpus/resources/<name>``, without comments and blank lines."""
+    text = resources.files("tgcorpus").joinpath("resources", name).read_text("utf-8")
+    return [line.split("\t") for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+@lru_cache(maxsize=1)
+def _function_words() -> dict[str, tuple[str, ...]]:
+    """Function word -> the languages it is an ordinary word of (resources/function_words.tsv)."""
+    found: dict[str, tuple[str, ...]] = {}
+    for langs, words in _resource_rows("function_words.tsv"):
+        for word in words.split():
+            found[word] = tuple(langs.split(","))
+    return found
+
+
+@lru_cache(maxsize=1)
+def _word_endings() -> tuple[dict[str, tuple[int, tuple[str, ...]]], tuple[int, ...]]:
+    """Ending -> (minimum word length, languages), and the ending lengths longest first."""
+    endings = {}
+    for row in _resource_rows("word_endings.tsv"):
+        langs = tuple(code for code in (row[2] if len(row) > 2 else "").split(",") if code)
+        endings[row[0]] = (int(row[1]), langs)
+    return endings, tuple(sorted({len(e) for e in endings}, reverse=True))
+
+
+def word_evidence(text: str) -> dict[str, int]:
+    """Per language, how many words of ``text`` are its function words or carry its endings."""
+    function_words = _function_words()
+    endings, lengths = _word_endings()
+    counts: dict[str, int] = {}
+    for word in text.lower().split(None, MAX_EVIDENCE_WORDS)[:MAX_EVIDENCE_WORDS]:
+        langs = function_words.get(word, ())
+        for lang in langs:
+            counts[lang] = counts.get(lang, 0) + 1
+        for size in lengths:
+            hit = endings.get(word[-size:]) if len(word) > size else None
+            if hit is not None and len(word) >= hit[0]:
+                for lang in hit[1]:
+                    counts[lang] = counts.get(lang, 0) + 1
+                break
+    return counts
 
 
 def _strip(texts: pl.Series) -> pl.Series:
@@ -260,7 +317,7 @@ class LanguageTagger:
     def _decide(self, rows: list[dict]) -> tuple[list[str], list[float]]:
         fasttext = _fasttext()
         results: list[tuple[str, float] | None] = []
-        pending: list[tuple] = []  # rows that need the vote: (row, cands, ft share, lingua text, foreign, letters)
+        pending: list[tuple] = []  # rows that need the vote: (row, cands, ft share, lingua text, foreign, letters, word evidence)
         for i, row in enumerate(rows):
             cands = self._candidates(row["_script"])
             if not cands:
@@ -286,7 +343,7 @@ class LanguageTagger:
                 lang in self._lingua_codes for lang in cands
             )
             lingua_text = self._lingua_text(row["_det"], cands, foreign, best, letters) if lingua_ok else ""
-            pending.append((i, cands, share, lingua_text, foreign, letters))
+            pending.append((i, cands, share, lingua_text, foreign, letters, word_evidence(row["_det"])))
 
         lingua_texts = [p[3] for p in pending]
         to_lingua = [t for t in dict.fromkeys(lingua_texts) if t]
@@ -296,8 +353,8 @@ class LanguageTagger:
             for text, conf in zip(to_lingua, values):
                 # lingua's sums vary in the last bits from call to call: round for determinism
                 confidences[text] = {cv.language.iso_code_639_1.name.lower(): round(cv.value, 9) for cv in conf}
-        for i, cands, share, lingua_text, foreign, letters in pending:
-            results[i] = _vote(cands, share, confidences.get(lingua_text), foreign, letters)
+        for i, cands, share, lingua_text, foreign, letters, words in pending:
+            results[i] = _vote(cands, share, confidences.get(lingua_text), foreign, letters, words)
         return [r[0] for r in results], [round(float(r[1]), 6) for r in results]
 
     @cached_property
@@ -316,13 +373,17 @@ class LanguageTagger:
         return " ".join(w for w in text.split() if not hidden.intersection(w.lower()))
 
 
-def _vote(cands: list[str], share: dict, lingua: dict | None, foreign: dict, letters: int) -> tuple[str, float]:
-    """Log-linear vote of fastText, lingua and letter evidence; softmax share as the score."""
+def _vote(
+    cands: list[str], share: dict, lingua: dict | None, foreign: dict, letters: int, words: dict | None = None
+) -> tuple[str, float]:
+    """Log-linear vote of fastText, lingua, letter and word evidence; softmax share as the score."""
+    words = words or {}
     ft_weight = 0.1 + 0.3 * min(1.0, letters / 80)
     per_letter = min(1.0, 40 / max(letters, 1))  # letter evidence is decisive in short texts only
     logits = {}
     for lang in cands:
         logit = ft_weight * math.log(share[lang] + EPS) - per_letter * foreign[lang]
+        logit += WORD_WEIGHT * per_letter * words.get(lang, 0)
         if lingua:
             logit += math.log(lingua.get(lang, 0.0) + EPS)
         logits[lang] = logit

@@ -191,3 +191,33 @@ def test_empty_frames(tagger):
     paragraphs = tag_paragraphs(paragraphs_of({}), posts.select("post_id", "lang", "lang_score"), tagger)
     assert paragraphs.height == 0 and paragraphs.columns[-2:] == ["lang", "lang_score"]
     assert tagger.detect([]) == ([], [])
+
+
+def test_word_evidence_counts_function_words_and_endings():
+    from tasks.tag_language import word_evidence
+
+    assert word_evidence("които") == {"bg": 1}  # Bulgarian relative pronoun
+    assert word_evidence("многу") == {"mk": 1}
+    assert word_evidence("између") == {"sr": 1}
+    assert word_evidence("Русского") == {"ru": 1, "uk": 1}  # -ого, upper case folded
+    assert word_evidence("градот") == {"mk": 1}  # Macedonian article -от
+    assert word_evidence("Србије") == {"sr": 1}  # Serbian case ending: Macedonian has none
+    assert word_evidence("ограничени") == {"bg": 1, "mk": 1, "sr": 1, "uk": 1}
+    assert word_evidence("времени") == {}  # Russian -мени is not the plural -ни
+    assert word_evidence("от") == {"ru": 1, "bg": 1}  # function word; too short for the ending -от
+    assert word_evidence("и на за по") == {}  # shared by all: no evidence
+
+
+def test_word_evidence_tells_south_slavic_word_pairs(tagger, monkeypatch):
+    import tasks.tag_language as tl
+
+    texts, labels = [], []
+    for path in sorted((FIXTURES / "word-evidence").glob("*.txt")):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        texts += lines
+        labels += [path.stem] * len(lines)
+    assert len(texts) >= 20 and {"bg", "sr", "mk"} <= set(labels)
+    assert tagger.detect(texts)[0] == labels
+    monkeypatch.setattr(tl, "WORD_WEIGHT", 0.0)  # without word evidence most of them go wrong
+    langs = LanguageTagger().detect(texts)[0]
+    assert sum(want != got for want, got in zip(labels, langs)) >= len(texts) // 2
