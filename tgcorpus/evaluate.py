@@ -143,10 +143,11 @@ def exact_duplicate_scores(gold: pl.DataFrame, found: pl.DataFrame) -> dict:
 def score_split(folder: Path, gold_path: Path) -> dict:
     """Splitter and exact dedup only (bench/split_eval.py); misses: up to 20 gold rows."""
     gold = read_gold(gold_path)
-    found = parse_folder(folder, sorted(gold["file"].unique()))
+    lines = read_lines(folder, sorted(gold["file"].unique()))
+    found = collapsed(lines).rename({"source_file": "file"})
     duplicates = exact_duplicate_scores(gold, found)
     right = gold.join(found.select(*KEY, found_text="text"), on=KEY).filter(pl.col("text") == pl.col("found_text"))
-    return split_scores(gold, found) | {f"duplicate_{k}": v for k, v in duplicates.items()} | {
+    return split_scores(gold, found, lines.height) | {f"duplicate_{k}": v for k, v in duplicates.items()} | {
         "misses": gold.join(right.select(KEY), on=KEY, how="anti").select(*GOLD_SCHEMA).head(20).to_dicts(),
     }
 
