@@ -366,7 +366,7 @@ def format_report(r: dict) -> str:
                      f"{'near_of' if key == 'near_duplicates' else 'translation_of'} in the gold)")
     if r["languages"]:
         per = ", ".join(f"{lang} {s['accuracy']:.4f} (n={s['n']})" for lang, s in r["languages"]["languages"].items())
-        lines.append(f"post language  {per}; vs gold lang, per distinct post")
+        lines.append(f"{'languages':<14}{per}   (tagger vs gold lang, per distinct post)")
     if r["langid"]:
         classes = r["langid"]["classes"]
         langs = list(dict.fromkeys(lang for c in classes.values() for lang in c["languages"]))
