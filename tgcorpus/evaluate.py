@@ -288,7 +288,8 @@ def gold_languages(gold: pl.DataFrame, occurrences: pl.DataFrame, posts: pl.Data
                    languages: tuple[str, ...]) -> dict:
     """Per gold language, over distinct gold posts (uids) whose occurrence was found: the
     tagger's `lang` of the post against the gold `lang`."""
-    tagged = (gold.join(occurrences.select(*KEY, "post_id"), on=KEY).unique("uid", keep="first")
+    tagged = (gold.drop_nulls("lang").join(occurrences.select(*KEY, "post_id"), on=KEY)
+              .unique("uid", keep="first")
               .join(posts.select("post_id", found_lang="lang"), on="post_id").sort("uid"))
     labels = tagged["lang"].to_list()
     order = [lang for lang in languages if lang in labels] + sorted(set(labels) - set(languages))
