@@ -6,7 +6,9 @@ DIR holds <class>/<lang>.txt files, one text a line, the file name being the lab
 lingua test data). Prints, per length class and language: accuracy (an 'und' answer counts as
 wrong), 'und' share and n for the tagger (its default min_letters), fastText-lite alone and
 lingua alone (both restricted to the tagger's languages), then a summary with throughput and
-how min_letters changes accuracy and 'und' share of the short classes.
+how min_letters changes accuracy and 'und' share of the short classes. The tagger's
+scoring is tgcorpus/evaluate.py's (`tgcorpus eval --langid DIR` prints it); this script
+adds the baselines, throughput and the min_letters sweep.
 """
 
 from __future__ import annotations
@@ -19,8 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tasks.tag_language import LanguageTagger, _fasttext, _lingua  # noqa: E402
-
-CLASSES = ("sentences", "word-pairs", "single-words")
+from tgcorpus.evaluate import LANGID_CLASSES, load_langid, macro, per_language  # noqa: E402
 
 
 def fasttext_alone(texts: list[str], languages: tuple[str, ...]) -> list[str]:
@@ -43,32 +44,10 @@ def timed(fn, *args):
     return result, time.perf_counter() - start
 
 
-def load(root: Path, cls: str, languages: tuple[str, ...]) -> tuple[list[str], list[str]]:
-    texts, labels = [], []
-    for lang in languages:
-        path = root / cls / f"{lang}.txt"
-        if path.exists():
-            lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-            texts += lines
-            labels += [lang] * len(lines)
-    return texts, labels
-
-
-def per_language(preds: list[str], labels: list[str], languages) -> dict[str, tuple[float, float, int]]:
-    stats = {}
-    for lang in languages:
-        idx = [i for i, label in enumerate(labels) if label == lang]
-        if idx:
-            acc = sum(preds[i] == lang for i in idx) / len(idx)
-            und = sum(preds[i] == "und" for i in idx) / len(idx)
-            stats[lang] = (acc, und, len(idx))
-    return stats
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dir", type=Path, help="folder with <class>/<lang>.txt files")
-    parser.add_argument("--classes", default=",".join(CLASSES))
+    parser.add_argument("--classes", default=",".join(LANGID_CLASSES))
     args = parser.parse_args()
 
     tagger = LanguageTagger()
@@ -80,7 +59,7 @@ def main() -> None:
     summary = []
     print(f"{'class':<13}{'lang':<5}{'n':>6}" + "".join(f"{s + ' acc':>14}{'und':>7}" for s in systems))
     for cls in args.classes.split(","):
-        texts, labels = load(args.dir, cls, languages)
+        texts, labels = load_langid(args.dir, cls, languages)
         if not texts:
             continue
         runs = {
@@ -90,15 +69,15 @@ def main() -> None:
         }
         stats = {name: per_language(preds, labels, languages) for name, (preds, _) in runs.items()}
         for lang in stats["tagger"]:
-            row = f"{cls:<13}{lang:<5}{stats['tagger'][lang][2]:>6}"
-            row += "".join(f"{stats[s][lang][0] * 100:>14.1f}{stats[s][lang][1] * 100:>7.1f}" for s in systems)
+            row = f"{cls:<13}{lang:<5}{stats['tagger'][lang]['n']:>6}"
+            row += "".join(f"{stats[s][lang]['accuracy'] * 100:>14.1f}{stats[s][lang]['und'] * 100:>7.1f}"
+                           for s in systems)
             print(row)
         for name, (preds, seconds) in runs.items():
-            accs = [a for a, _, _ in stats[name].values()]
-            unds = [u for _, u, _ in stats[name].values()]
+            avg = macro(stats[name])
             summary.append(
-                f"{cls:<13}{name:<9}{sum(accs) / len(accs) * 100:>7.2f}{min(accs) * 100:>7.1f}"
-                f"{sum(unds) / len(unds) * 100:>7.1f}{len(texts) / seconds:>9.0f}"
+                f"{cls:<13}{name:<9}{avg['accuracy'] * 100:>7.2f}{avg['min'] * 100:>7.1f}"
+                f"{avg['und'] * 100:>7.1f}{len(texts) / seconds:>9.0f}"
             )
     print(f"\nmacro averages over languages (min_letters={tagger.min_letters})")
     print(f"{'class':<13}{'system':<9}{'acc':>7}{'min':>7}{'und%':>7}{'texts/s':>9}")
@@ -107,15 +86,16 @@ def main() -> None:
     print("\nmin_letters sensitivity (tagger; acc counts 'und' as wrong; acc|decided excludes it)")
     print(f"{'class':<13}{'min_letters':>11}{'acc':>7}{'und%':>7}{'acc|decided':>13}")
     for cls in ("word-pairs", "single-words"):
-        texts, labels = load(args.dir, cls, languages)
+        texts, labels = load_langid(args.dir, cls, languages)
         if not texts:
             continue
         for min_letters in sorted({1, 6, 8, 10, 12, 15, tagger.min_letters}):
             preds = LanguageTagger(languages, min_letters=min_letters).detect(texts)[0]
-            stats = per_language(preds, labels, languages).values()
-            acc = sum(a for a, _, _ in stats) / len(stats)
-            und = sum(u for _, u, _ in stats) / len(stats)
-            decided = sum(a / (1 - u) for a, u, _ in stats if u < 1) / max(1, sum(u < 1 for _, u, _ in stats))
+            stats = per_language(preds, labels, languages)
+            avg = macro(stats)
+            acc, und = avg["accuracy"], avg["und"]
+            decided = [s["accuracy"] / (1 - s["und"]) for s in stats.values() if s["und"] < 1]
+            decided = sum(decided) / max(1, len(decided))
             print(f"{cls:<13}{min_letters:>11}{acc * 100:>7.2f}{und * 100:>7.1f}{decided * 100:>13.2f}")
 
 

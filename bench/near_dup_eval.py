@@ -7,52 +7,30 @@ Scoring is pairwise over distinct posts (post_ids): a pair is found when both po
 in one `cluster_ids` cluster, true when both are in one gold group. Works with
 `tgcorpus synth` output and other generators writing file, line_start, line_end, uid
 and near_of. posts/s counts distinct posts through mark_boilerplate,
-near_duplicate_pairs and cluster_ids (parsing not included).
+near_duplicate_pairs and cluster_ids (parsing not included). The scoring is
+tgcorpus/evaluate.py's; `tgcorpus eval` scores the flow's relate step the same way, this
+script runs the near-duplicate steps alone, with their throughput, for tuning
+NearDupParams, and can print wrong pairs.
 """
 import argparse
-import json
+import sys
 import time
 from pathlib import Path
 
 import polars as pl
 
-from tasks.find_near_duplicates import NearDupParams, cluster_ids, near_duplicate_pairs
-from tasks.mark_boilerplate import mark_boilerplate
-from tasks.split_paragraphs import split_paragraphs
-from tgcorpus.evaluate import KEY, pair_count, parse_folder
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-
-def read_links(path: Path) -> pl.DataFrame:
-    fields = (*KEY, "uid", "near_of")
-    rows = [{k: json.loads(line).get(k) for k in fields} for line in path.read_text("utf-8").splitlines()]
-    return pl.DataFrame(rows, schema={"file": pl.Utf8, "line_start": pl.Int64, "line_end": pl.Int64,
-                                      "uid": pl.Utf8, "near_of": pl.Utf8})
-
-
-def components(edges: pl.DataFrame) -> pl.DataFrame:
-    """node → component of an undirected graph given as (post_id, other_post_id) edges."""
-    nodes = pl.concat([edges["post_id"], edges["other_post_id"]]).unique().sort()
-    return cluster_ids(pl.DataFrame({"post_id": nodes, "first_seen": pl.int_range(len(nodes), eager=True)}),
-                       edges)
-
-
-def pairwise_scores(found: pl.DataFrame, gold: pl.DataFrame) -> dict:
-    """Both frames: post_id → cluster_id over the same posts."""
-    both = found.join(gold, on="post_id", suffix="_gold")
-    gold_pairs = gold.group_by("cluster_id").len().select(pair_count(pl.col("len"))).item()
-    found_pairs = found.group_by("cluster_id").len().select(pair_count(pl.col("len"))).item()
-    true_pairs = both.group_by("cluster_id", "cluster_id_gold").len().select(pair_count(pl.col("len"))).item()
-    precision = true_pairs / found_pairs if found_pairs else 1.0
-    recall = true_pairs / gold_pairs if gold_pairs else 1.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": precision, "recall": recall, "f1": f1,
-            "gold_pairs": gold_pairs, "found_pairs": found_pairs}
+from tasks.find_near_duplicates import NearDupParams, cluster_ids, near_duplicate_pairs  # noqa: E402
+from tasks.mark_boilerplate import mark_boilerplate  # noqa: E402
+from tasks.split_paragraphs import split_paragraphs  # noqa: E402
+from tgcorpus.evaluate import gold_clusters, pairwise_scores, parse_folder, read_gold  # noqa: E402
 
 
 def evaluate(folder: Path, gold_path: Path, params: NearDupParams = NearDupParams()) -> dict:
     """Scores, throughput and the frames behind them (keys posts, pairs, found, gold)."""
-    links = read_links(gold_path)
-    occurrences = parse_folder(folder, sorted(links["file"].unique())).sort("file", "position")
+    gold = read_gold(gold_path)
+    occurrences = parse_folder(folder, sorted(gold["file"].unique())).sort("file", "position")
     posts = (occurrences.unique("post_id", keep="first", maintain_order=True)
              .select("post_id", "text", first_seen=pl.int_range(pl.len())))
 
@@ -62,10 +40,7 @@ def evaluate(folder: Path, gold_path: Path, params: NearDupParams = NearDupParam
     found = cluster_ids(posts, pairs)
     seconds = time.perf_counter() - started
 
-    # gold graph: a post is linked to its uid(s), a uid to the uid it is a near-duplicate of
-    uids = occurrences.join(links, on=KEY).select("post_id", other_post_id="uid").unique()
-    near = links.drop_nulls("near_of").select(post_id="uid", other_post_id="near_of").unique()
-    gold = components(pl.concat([uids, near])).join(posts.select("post_id"), on="post_id")
+    gold = gold_clusters(gold, occurrences, posts)
     return pairwise_scores(found, gold) | {
         "posts": posts.height, "seconds": seconds, "posts_per_s": posts.height / seconds,
         "frames": {"posts": posts, "pairs": pairs, "found": found, "gold": gold},

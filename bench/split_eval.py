@@ -3,13 +3,18 @@
     python bench/split_eval.py DIR [--gold DIR/gold.jsonl]
 
 Works with `tgcorpus synth` output and with other generators writing the same core
-gold fields (file, line_start, line_end, uid, text or title + body).
+gold fields (file, line_start, line_end, uid, text or title + body). The scoring is
+tgcorpus/evaluate.py's (`tgcorpus eval` prints it with the other scores); this script
+adds the missed occurrences.
 """
 import argparse
+import sys
 import time
 from pathlib import Path
 
-from tgcorpus.evaluate import score_split
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tgcorpus.evaluate import score_split  # noqa: E402
 
 
 def main() -> None:

@@ -6,12 +6,12 @@ Parses the dumps with the project's splitter, links translations among the posts
 and compares distinct post pairs with the gold pairs (the English post's
 `translation_of` and its Russian post, mapped to post_ids through their line ranges).
 Languages come from the share of Cyrillic letters, or from tasks.tag_language with
---tagger.
+--tagger. The scoring is tgcorpus/evaluate.py's; `tgcorpus eval` scores the links of the
+flow's relate step (languages from the tagger) the same way.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -21,7 +21,7 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tasks.link_translations import TranslationParams, translation_pairs  # noqa: E402
-from tgcorpus.evaluate import KEY, parse_folder  # noqa: E402
+from tgcorpus.evaluate import parse_folder, read_gold, translation_scores  # noqa: E402
 
 
 def script_language(text: pl.Expr) -> pl.Expr:
@@ -42,44 +42,17 @@ def posts_in_sighting_order(occurrences: pl.DataFrame, tagger=None) -> pl.DataFr
     return posts.with_columns(lang=pl.Series(tagger.detect(posts["text"].to_list())[0]))
 
 
-def pair_set(frame: pl.DataFrame, a: str, b: str) -> set[frozenset]:
-    return {frozenset(pair) for pair in frame.select(a, b).iter_rows()}
-
-
 def score_translations(folder: Path, params: TranslationParams = TranslationParams(), tagger=None) -> dict:
-    columns = [*KEY, "uid", "translation_of"]
-    records = [json.loads(line) for line in (folder / "gold.jsonl").read_text("utf-8").splitlines()]
-    gold = pl.DataFrame([{k: r[k] for k in columns} for r in records],
-                        schema=dict(zip(columns, [pl.Utf8, pl.Int64, pl.Int64, pl.Utf8, pl.Utf8])))
+    gold = read_gold(folder / "gold.jsonl")
     occurrences = parse_folder(folder, sorted(gold["file"].unique()))
     posts = posts_in_sighting_order(occurrences, tagger)
     started = time.perf_counter()
     found = translation_pairs(posts, params)
     seconds = time.perf_counter() - started
-    # a uid whose occurrences were all mis-split has no post_id: its gold pair counts as missed
-    uid_post = (gold.join(occurrences.select(*KEY, "post_id"), on=KEY)
-                .unique("uid", keep="first").select("uid", "post_id"))
-    gold_pairs = (
-        gold.filter(pl.col("translation_of").is_not_null()).unique("uid")
-        .join(uid_post, on="uid", how="left")
-        .join(uid_post.rename({"uid": "translation_of", "post_id": "original_post_id"}),
-              on="translation_of", how="left")
-    )
-    truth = pair_set(gold_pairs, "original_post_id", "post_id")
-    linked = pair_set(found, "post_id", "other_post_id")
-    hits = len(truth & linked)
-    precision = hits / len(linked) if linked else 1.0
-    recall = hits / len(truth) if truth else 1.0
-    return {
-        "posts": posts.height,
-        "gold_pairs": len(truth),
-        "linked_pairs": len(linked),
-        "correct": hits,
-        "precision": precision,
-        "recall": recall,
-        "f1": 2 * precision * recall / (precision + recall) if hits else 0.0,
-        "link_seconds": seconds,
-    }
+    scores = translation_scores(gold, occurrences, found)
+    return {"posts": posts.height, "gold_pairs": scores["gold_pairs"], "linked_pairs": scores["found_pairs"],
+            "correct": scores["correct_pairs"], "precision": scores["precision"], "recall": scores["recall"],
+            "f1": scores["f1"], "link_seconds": seconds}
 
 
 def main() -> None:

@@ -152,6 +152,41 @@ def synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def evaluate(args: argparse.Namespace) -> int:
+    """Score the pipeline's steps on generated dumps against their gold (and the tagger
+    on labelled language files): see tgcorpus/evaluate.py."""
+    import json
+
+    folder = Path(args.corpus)
+    gold = Path(args.gold) if args.gold else folder / "gold.jsonl"
+    if not folder.is_dir():
+        raise UsageError(f"{folder} is not a folder")
+    if not gold.is_file():
+        raise UsageError(f"no gold file {gold}" + ("" if args.gold else " (name one with --gold)"))
+    from tgcorpus.config import Config
+    from tgcorpus.evaluate import EvalError, evaluate_corpus, format_report, langid_dir_problem
+
+    langid = Path(args.langid) if args.langid else None
+    if langid is not None and (problem := langid_dir_problem(langid, Config().languages)):
+        raise UsageError(problem)
+    try:
+        report = evaluate_corpus(folder, gold, langid)
+    except EvalError as err:
+        raise UsageError(str(err)) from None
+    print(json.dumps(report, ensure_ascii=False) if args.json else format_report(report))
+    return 0
+
+
+EVAL_HELP = """\
+Score the pipeline on a folder of generated dumps with its gold.jsonl (from `tgcorpus synth`
+or make_corpus.py): split accuracy, exact- and near-duplicate pairwise precision/recall/F1,
+translation links (when the gold has translation_of), post languages (when it has lang);
+with --langid, the language tagger's accuracy per language on DIR/<class>/<lang>.txt
+(classes sentences, word-pairs, single-words). It calls the ingest flow's task functions
+in-process in the flow's order, with the default configuration; it does not start a
+Prefect flow run and writes no dataset."""
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="tgcorpus", description=__doc__)
     commands = top.add_subparsers(dest="command", required=True)
@@ -191,6 +226,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--files", type=int, help="number of dump files (default: by size)")
     p.set_defaults(handler=synth)
+
+    p = commands.add_parser("eval", help="score the pipeline against a generated corpus's gold file",
+                            description=EVAL_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("corpus", metavar="CORPUS_DIR", help="folder of dumps with their gold.jsonl")
+    p.add_argument("--gold", metavar="FILE", help="gold file (default: CORPUS_DIR/gold.jsonl)")
+    p.add_argument("--langid", metavar="DIR", help="also score the language tagger on DIR/<class>/<lang>.txt")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    p.set_defaults(handler=evaluate)
     return top
 
 
