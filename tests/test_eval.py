@@ -55,7 +55,9 @@ def test_generated_corpus_scores(report):
     assert translations["precision"] >= 0.7 and translations["recall"] >= 0.7
     assert report["gold_fields"] == ["near_of", "translation_of", "lang"]
     languages = report["languages"]["languages"]
-    assert set(languages) == {"ru", "en"} and all(s["accuracy"] >= 0.95 for s in languages.values())
+    # Issue 3: generated posts are tagged 100% right (`und` for a post of only hashtags).
+    assert {"ru", "en"} <= set(languages) <= {"ru", "en", "und"}
+    assert all(s["accuracy"] == 1.0 for s in languages.values()), languages
     assert sum(s["n"] for s in languages.values()) == report["posts"]
 
 

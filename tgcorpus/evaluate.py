@@ -277,7 +277,7 @@ def run_steps(folder: Path, names: list[str], config, tagger) -> dict:
     from tasks.tag_language import tag_posts
 
     lines = read_lines(folder, names)
-    occurrences = mark_duplicates(with_capture_fields(collapsed(lines, config.max_copy_misses), None))
+    occurrences = mark_duplicates(with_capture_fields(collapsed(lines, config.max_copy_misses), []))
     posts = tag_posts(new_posts(occurrences), tagger)
     posts, _, relations = relate_posts(posts, None, occurrences.select("post_id"))
     return {"lines": lines.height, "occurrences": occurrences.rename({"source_file": "file"}),

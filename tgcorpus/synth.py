@@ -688,12 +688,21 @@ class Planner:
 # Writing files
 # --------------------------------------------------------------------------------------
 
+NOT_PROSE = re.compile(r"#\w+|@\w+|https?://\S+")
+
+
+def has_language(text: str, min_letters: int = 8) -> bool:
+    """Enough letters outside hashtags, mentions and links to tell a language; a post
+    without (a title of only `#GDF2025`) is `und` in the gold, as the issue specifies."""
+    return sum(c.isalpha() for c in NOT_PROSE.sub(" ", text)) >= min_letters
+
+
 def gold_record(name: str, start: int, end: int, occurrence: Occurrence, rendered: Rendered) -> dict:
     post = occurrence.post
     return {
         "file": name, "line_start": start, "line_end": end,
         "uid": post.uid, "near_of": post.near_of, "kind": occurrence.kind,
-        "lang": post.lang, "forwarded_from": post.forwarded_from, "media": post.media,
+        "lang": post.lang if has_language(post.text) else "und", "forwarded_from": post.forwarded_from, "media": post.media,
         "title": post.title, "body": list(post.body), "text": post.text,
         "reactions": rendered.reactions or [], "views": rendered.views,
         "time": rendered.time, "edited": rendered.edited,
