@@ -14,6 +14,7 @@ already in the dataset is not written again (its new sighting still is), and all
 run's rows are committed in one snapshot (see tgcorpus/store.py).
 """
 
+import os
 import shutil
 import sys
 import time
@@ -27,6 +28,7 @@ import polars as pl
 from prefect import flow, task, unmapped
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from schemas.tables import validate
 from tasks.batch_sources import batch_sources
@@ -287,7 +289,8 @@ def export(batches: list[Batch], index: dict[str, Path], work: Path, store: Stor
     return summary
 
 
-@flow(name="tgcorpus-ingest")
+# As many batches in flight as cores: more would not run faster, only hold more memory.
+@flow(name="tgcorpus-ingest", task_runner=ThreadPoolTaskRunner(max_workers=os.cpu_count()))
 def ingest(config: Config) -> dict:
     """Returns the run's summary, or {"error": ...} when the output folder is busy or unusable."""
     store = Store(config.out)

@@ -45,7 +45,7 @@ class NearDupParams:
     threshold: float = 0.7           # word-shingle Jaccard
     line_threshold: float = 0.3      # line-set Jaccard: a third of the lines shared
     estimate_margin: float = 0.15    # verify pairs whose MinHash estimate is this close (4 standard errors)
-    chunk_posts: int = 20_000        # posts sketched at a time (bounds memory)
+    chunk_posts: int = 5_000         # posts sketched at a time (bounds memory)
     boilerplate_max_words: int = 8
     bands: int = 32
     rows: int = 4

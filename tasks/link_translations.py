@@ -166,31 +166,37 @@ def pair_features() -> dict[str, pl.Expr]:
 
 
 def scored_candidates(posts: pl.DataFrame, params: TranslationParams = TranslationParams(),
-                      batch_rows: int = 50_000) -> pl.DataFrame:
+                      chunk_posts: int = 5_000) -> pl.DataFrame:
     """Every pair of posts in different languages within the window, with its features and score.
 
-    Pairs are found on (rank, lang) alone, then scored in batches, so that the per-post
-    lists (names, numbers, emoji) are copied for at most `batch_rows` pairs at a time.
+    Posts are taken `chunk_posts` at a time in sighting order (plus the window after
+    them, where their partners can be), so that the per-post lists (names, numbers,
+    emoji) exist for one chunk at a time however many posts there are.
     """
-    frame = post_features(posts)
-    keys = frame.select("rank", "lang")
-    pairs = keys.join_where(
-        keys,
-        pl.col("rank_other") > pl.col("rank"),
-        pl.col("rank_other") <= pl.col("rank") + params.window,
-        suffix="_other",
-    ).filter(pl.col("lang") != pl.col("lang_other")).select("rank", "rank_other")
+    ordered = posts.filter(pl.col("lang").is_not_null() & (pl.col("lang") != "und")).sort("first_seen", "post_id")
     weights = asdict(params.weights)
     weighted = pl.sum_horizontal(pl.col(name).fill_null(0) * w for name, w in weights.items())
     present = pl.sum_horizontal(pl.col(name).is_not_null() * w for name, w in weights.items())
-    other = frame.rename(lambda name: name + "_other")
-    scored = [
-        batch.join(frame, on="rank").join(other, on="rank_other")
-        .with_columns(**pair_features())
-        .select("rank", "rank_other", "post_id", "post_id_other", "lang", "lang_other", *weights,
-                score=weighted / present)
-        for batch in list(pairs.iter_slices(batch_rows)) or [pairs]  # no pairs: one empty batch
-    ]
+    scored = []
+    for start in range(0, max(ordered.height, 1), chunk_posts):
+        # post_features numbers the posts it is given; ranks are made run-wide here
+        frame = post_features(ordered.slice(start, chunk_posts + params.window)).with_columns(
+            pl.col("rank") + start
+        )
+        keys = frame.select("rank", "lang")
+        pairs = keys.filter(pl.col("rank") < start + chunk_posts).join_where(
+            keys,
+            pl.col("rank_other") > pl.col("rank"),
+            pl.col("rank_other") <= pl.col("rank") + params.window,
+            suffix="_other",
+        ).filter(pl.col("lang") != pl.col("lang_other")).select("rank", "rank_other")
+        other = frame.rename(lambda name: name + "_other")
+        scored.append(
+            pairs.join(frame, on="rank").join(other, on="rank_other")
+            .with_columns(**pair_features())
+            .select("rank", "rank_other", "post_id", "post_id_other", "lang", "lang_other", *weights,
+                    score=weighted / present)
+        )
     return pl.concat(scored)
 
 

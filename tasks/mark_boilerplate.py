@@ -24,6 +24,8 @@ from __future__ import annotations
 import polars as pl
 import polars_hash as plh
 
+from tasks.split_paragraphs import split_paragraphs
+
 # Low enough that the 23 seed posts flag `Read in full` (4 posts) and their hashtag
 # line (3); a family of near-duplicates counts as one context, so it cannot reach it.
 MIN_POSTS = 3
@@ -47,22 +49,42 @@ def hashed(column: str) -> pl.Expr:
     return pl.col(column).map_batches(stable_hash64, return_dtype=pl.UInt64)
 
 
-def mark_boilerplate(paragraphs: pl.DataFrame, min_posts: int = MIN_POSTS) -> pl.DataFrame:
-    """`paragraphs` (post_id, idx, text, ...) with `is_boilerplate` added, rows in order."""
+def line_places(paragraphs: pl.DataFrame) -> pl.DataFrame:
+    """(post_id, idx, line_hash, context, empty) of each paragraph: the compact rows that
+    boilerplate is counted on. Contexts lie within a post, so posts can come in chunks."""
 
     def line_hash_at(idx: int) -> pl.Expr:
-        return pl.col("_line_hash").filter(pl.col("idx") == idx).first().over("post_id")
+        return pl.col("line_hash").filter(pl.col("idx") == idx).first().over("post_id")
 
     # a title-only post has no first body line: its own id stands in as the context
     context = (
         pl.when(pl.col("idx") > 0).then(line_hash_at(0))
         .otherwise(line_hash_at(1).fill_null(hashed("post_id")))
     )
-    contexts_per_key = pl.col("_context").n_unique().over("_line_hash")
     return (
-        paragraphs.with_columns(_key=line_key(pl.col("text")))
-        .with_columns(_line_hash=hashed("_key"))
-        .with_columns(_context=context)
-        .with_columns(is_boilerplate=(pl.col("_key") == "") | (contexts_per_key >= min_posts))
-        .drop("_key", "_line_hash", "_context")
+        paragraphs.select("post_id", "idx", _key=line_key(pl.col("text")))
+        .with_columns(line_hash=hashed("_key"), empty=pl.col("_key") == "")
+        .select("post_id", "idx", "line_hash", "empty", context=context)
     )
+
+
+def flagged(places: pl.DataFrame, min_posts: int = MIN_POSTS) -> pl.Series:
+    """`is_boilerplate` of each row of `line_places`."""
+    contexts_per_key = pl.col("context").n_unique().over("line_hash")
+    return places.select(is_boilerplate=pl.col("empty") | (contexts_per_key >= min_posts)).to_series()
+
+
+def mark_boilerplate(paragraphs: pl.DataFrame, min_posts: int = MIN_POSTS) -> pl.DataFrame:
+    """`paragraphs` (post_id, idx, text, ...) with `is_boilerplate` added, rows in order."""
+    return paragraphs.with_columns(flagged(line_places(paragraphs), min_posts))
+
+
+def boilerplate_flags(posts: pl.DataFrame, min_posts: int = MIN_POSTS, chunk_posts: int = 5_000) -> pl.DataFrame:
+    """(post_id, idx, is_boilerplate) for every line of `posts` (post_id, text), read
+    `chunk_posts` posts at a time: only the compact rows of all posts are held at once."""
+    places = pl.concat(
+        [line_places(split_paragraphs(posts.slice(start, chunk_posts)))
+         for start in range(0, posts.height, chunk_posts)]
+        or [line_places(split_paragraphs(posts))]
+    )
+    return places.select("post_id", "idx", flagged(places, min_posts))

@@ -10,8 +10,7 @@ import polars as pl
 
 from tasks.find_near_duplicates import NearDupParams, cluster_ids, near_duplicate_pairs
 from tasks.link_translations import TranslationParams, translation_pairs
-from tasks.mark_boilerplate import mark_boilerplate
-from tasks.split_paragraphs import split_paragraphs
+from tasks.mark_boilerplate import boilerplate_flags
 
 RELATION_COLUMNS = ["post_id", "other_post_id", "kind", "score"]
 
@@ -41,11 +40,11 @@ def relate_posts(
     everything = pl.concat([known.select(columns), new_posts.select(columns)]).with_columns(
         first_seen=pl.int_range(pl.len(), dtype=pl.Int64)
     )
-    paragraphs = mark_boilerplate(split_paragraphs(everything))
+    boilerplate = boilerplate_flags(everything)
     is_new = pl.col("post_id").is_in(new_posts["post_id"].implode())
     touches_new = is_new | pl.col("other_post_id").is_in(new_posts["post_id"].implode())
 
-    all_near = near_duplicate_pairs(everything, paragraphs, near_params)
+    all_near = near_duplicate_pairs(everything, boilerplate, near_params)
     near = all_near.filter(touches_new)
     clusters = _keep_stored_clusters(cluster_ids(everything, all_near), known)
 
@@ -58,7 +57,7 @@ def relate_posts(
 
     relations = pl.concat([near.select(RELATION_COLUMNS), translations.select(RELATION_COLUMNS)])
     posts = new_posts.join(clusters, on="post_id", how="left", maintain_order="left")
-    return posts, paragraphs.filter(is_new).select("post_id", "idx", "is_boilerplate"), relations
+    return posts, boilerplate.filter(is_new), relations
 
 
 def _keep_stored_clusters(clusters: pl.DataFrame, known: pl.DataFrame) -> pl.DataFrame:
