@@ -98,7 +98,7 @@ def main() -> None:
     try:
         report = work / "report.json"
         flow_seconds, flow_peak = measured(
-            [str(Path(sys.executable).parent / "tgcorpus"), "run", str(data), "--out", str(work / "out"),
+            [str(Path(sys.executable).parent / "tgcorpus"), "run", str(data / "*.txt"), "--out", str(work / "out"),
              "--report", str(report)], work / "flow.log")
         flow = json.loads(report.read_text())
         base, base_seconds, base_peak = {}, None, None
@@ -115,12 +115,13 @@ def main() -> None:
           f"{posts} post occurrences, {flow['posts']} posts)")
     print(f"machine        {os.cpu_count()} cores, {os.sysconf('SC_PHYS_PAGES') * PAGE / 2**30:.0f} GiB")
     print(f"task runs      {flow['task_runs']} ({flow['batches']} batches)")
-    print(f"{'stage':14} {'seconds':>9} {'MB/s':>9} {'posts/s':>10} {'vs plain':>9}")
+    print(f"{'stage':14} {'seconds':>9} {'MB/s':>9} {'posts/s':>10} {'vs plain':>9} {'peak GiB':>9}")
     for stage, seconds in flow["stage_seconds"].items():
-        print(row(stage, seconds, raw_mb, posts, base.get(stage)))
+        print(row(stage, seconds, raw_mb, posts, base.get(stage)) + f" {flow['stage_peak_bytes'][stage] / 2**30:9.2f}")
     print(row("flow stages", sum(flow["stage_seconds"].values()), raw_mb, posts, sum(base.values()) if base else None))
     print(row("whole command", flow_seconds, raw_mb, posts, base_seconds))
-    print(f"peak memory    {flow_peak / 2**30:.2f} GiB (process tree of `tgcorpus run`)")
+    print(f"peak memory    {flow_peak / 2**30:.2f} GiB (process tree of `tgcorpus run`; the column above is"
+          " the flow process's peak so far at the end of each stage)")
     if base:
         print(f"plain Python   {base_seconds:.2f} s in all ({', '.join(f'{k} {v:.2f}' for k, v in base.items())}), "
               f"peak {base_peak / 2**30:.2f} GiB; it does less: no near-duplicates, paragraphs, validation")

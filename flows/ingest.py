@@ -15,6 +15,7 @@ run's rows are committed in one snapshot (see tgcorpus/store.py).
 """
 
 import os
+import resource
 import shutil
 import sys
 import time
@@ -37,7 +38,7 @@ from tasks.dedupe_exact import RICHER_FIELDS, SIGHTING_ORDER, mark_duplicates, n
 from tasks.discover_sources import Source, discover_sources
 from tasks.export_tables import publish_tables
 from tasks.detect_format import HEAD_BYTES, detect_format
-from tasks.read_source import NotADump, lines_frame, read_source, sha256_of_file
+from tasks.read_source import NotADump, file_facts, lines_frame, read_source, reject_from_head, sha256_of_file
 from tasks.read_telegram_export import OUTPUT_SCHEMA as EXPORT_COLUMNS
 from tasks.read_telegram_export import read_telegram_export
 from tasks.read_web_page import read_web_page
@@ -107,15 +108,17 @@ def read_one(source: Source, snapshot: Path | None) -> tuple[SourceResult, pl.Da
     try:
         before = source.path.stat()
         with open(source.path, "rb") as handle:
-            file_format = detect_format(handle.read(HEAD_BYTES))
+            head = handle.read(HEAD_BYTES)
+        file_format = detect_format(head)
         if file_format in STRUCTURED_READERS:
             result.sha256, result.bytes = sha256_of_file(source.path), before.st_size
+        elif file_format is None:
+            (result.sha256, result.n_lines), result.bytes = file_facts(source.path), before.st_size
+            raise reject_from_head(head, result.sha256)
         else:
             text = read_source(source.path)
             result.sha256, result.bytes, result.n_lines = text.sha256, text.bytes, len(text.lines)
             result.warning = text.warning
-            if file_format is None:
-                raise NotADump("not a text capture, Telegram Desktop export or saved t.me page", text.sha256)
         failpoint(f"mid-read:{source.path.name}")
         after = source.path.stat()
     except NotADump as err:
@@ -315,20 +318,23 @@ def ingest(config: Config) -> dict:
                 shutil.rmtree(work, ignore_errors=True)
     except StoreError as err:
         return {"error": str(err)}
-    return {**summary, "run_id": run_id, "out": str(config.out), "stage_seconds": clock.seconds,
+    return {**summary, "run_id": run_id, "out": str(config.out), "stage_seconds": clock.seconds, "stage_peak_bytes": clock.peak_bytes,
             "task_runs": 4 + 2 * len(batches), "batches": len(batches)}
 
 
 class StageClock:
-    """Wall seconds per stage of a run (a stage waits for all of its tasks)."""
+    """Wall seconds per stage of a run (a stage waits for all of its tasks), and the
+    flow process's peak resident memory when each stage ended."""
 
     def __init__(self):
         self.seconds: dict[str, float] = {}
+        self.peak_bytes: dict[str, int] = {}
 
     def __call__(self, stage: str, work):
         started = time.perf_counter()
         result = work()
         self.seconds[stage] = time.perf_counter() - started
+        self.peak_bytes[stage] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         return result
 
 

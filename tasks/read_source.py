@@ -28,11 +28,29 @@ class NotADump(Exception):
 
 
 def sha256_of_file(path: Path) -> str:
-    digest = hashlib.sha256()
+    return file_facts(path)[0]
+
+
+def file_facts(path: Path) -> tuple[str, int]:
+    """sha256 and number of lines (as `decode_dump` counts them) of a file, read in
+    blocks: a large file costs no memory."""
+    digest, newlines, last = hashlib.sha256(), 0, b"\n"
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-    return digest.hexdigest()
+            newlines += block.count(b"\n")
+            last = block[-1:]
+    return digest.hexdigest(), newlines + (last != b"\n")
+
+
+def reject_from_head(head: bytes, sha256: str) -> NotADump:
+    """Why a file that is no capture of any kind is rejected, told from its first bytes
+    (it may be a large data file that is not worth reading whole)."""
+    try:
+        decode_dump(head)
+    except NotADump as err:
+        return NotADump(str(err), sha256)
+    return NotADump("not a text capture, Telegram Desktop export or saved t.me page", sha256)
 
 
 @dataclass(frozen=True)
