@@ -167,20 +167,26 @@ def pair_features() -> dict[str, pl.Expr]:
 
 def scored_candidates(posts: pl.DataFrame, params: TranslationParams = TranslationParams(),
                       chunk_posts: int = 5_000) -> pl.DataFrame:
-    """Every pair of posts in different languages within the window, with its features and score.
+    """Every pair of posts in different languages within the window, with its features and score;
+    posts without `first_seen` (not in sight) take no part.
 
     Posts are taken `chunk_posts` at a time in sighting order (plus the window after
     them, where their partners can be), so that the per-post lists (names, numbers,
     emoji) exist for one chunk at a time however many posts there are.
     """
-    ordered = posts.filter(pl.col("lang").is_not_null() & (pl.col("lang") != "und")).sort("first_seen", "post_id")
+    # Which rows, in which order: small columns only; a chunk's texts are gathered by row.
+    rows = (
+        posts.select("lang", "first_seen", "post_id", row=pl.int_range(pl.len(), dtype=pl.UInt32))
+        .filter(pl.col("lang").is_not_null() & (pl.col("lang") != "und") & pl.col("first_seen").is_not_null())
+        .sort("first_seen", "post_id")["row"]
+    )
     weights = asdict(params.weights)
     weighted = pl.sum_horizontal(pl.col(name).fill_null(0) * w for name, w in weights.items())
     present = pl.sum_horizontal(pl.col(name).is_not_null() * w for name, w in weights.items())
     scored = []
-    for start in range(0, max(ordered.height, 1), chunk_posts):
+    for start in range(0, max(rows.len(), 1), chunk_posts):
         # post_features numbers the posts it is given; ranks are made run-wide here
-        frame = post_features(ordered.slice(start, chunk_posts + params.window)).with_columns(
+        frame = post_features(posts[rows.slice(start, chunk_posts + params.window)]).with_columns(
             pl.col("rank") + start
         )
         keys = frame.select("rank", "lang")

@@ -48,10 +48,13 @@ def relate_posts(
     near = all_near.filter(touches_new)
     clusters = _keep_stored_clusters(cluster_ids(everything, all_near), known)
 
-    in_sight = (
-        sighted.unique("post_id", keep="first", maintain_order=True)
-        .join(everything.drop("first_seen"), on="post_id")
-        .with_columns(first_seen=pl.int_range(pl.len(), dtype=pl.Int64))
+    # Translations are looked for in sighting order among the posts this run saw; the
+    # order is one small column beside the texts (a join would copy every text).
+    sight_order = sighted.unique("post_id", keep="first", maintain_order=True).select(
+        "post_id", first_seen=pl.int_range(pl.len(), dtype=pl.Int64)
+    )
+    in_sight = everything.with_columns(
+        everything.select("post_id").join(sight_order, on="post_id", how="left", maintain_order="left")["first_seen"]
     )
     translations = translation_pairs(in_sight, translation_params).filter(touches_new)
 
