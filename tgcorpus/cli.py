@@ -48,14 +48,39 @@ def run(args: argparse.Namespace) -> int:
         Store(config.out).check_writable()
     except StoreError as err:
         raise UsageError(str(err)) from None
-    from flows.ingest import ingest
+    if args.dask_address or args.dask_local:
+        summary, dask = _run_on_dask(config, args)
+    else:
+        from flows.ingest import ingest
 
-    summary = ingest(config)
+        summary, dask = ingest(config), None
     if "error" in summary:
         print(f"tgcorpus: {summary['error']}", file=sys.stderr)
         return 3
     print(format_summary(summary, seconds=time.perf_counter() - started))
+    if dask:
+        print(f"dask         {dask.describe()}")
     return 0
+
+
+def _run_on_dask(config, args: argparse.Namespace):
+    """The flow with its tasks on Dask (see tgcorpus/cluster.py); a Prefect server is
+    PREFECT_API_URL's or a local one, started and stopped here."""
+    from tgcorpus.cluster import ClusterError, dask_run
+    from tgcorpus.store import Store
+
+    if args.dask_local is not None and args.dask_local < 1:
+        raise UsageError("--dask-local needs at least 1 worker")
+    log = Store(config.out).home / "prefect-server.log"
+    worker_env = {name: os.environ[name] for name in PREFECT_DEFAULTS}
+    try:
+        with dask_run(args.dask_address, args.dask_local, log, worker_env) as dask:
+            from flows.ingest import ingest
+
+            summary = ingest.with_options(task_runner=dask.runner)(config)
+    except ClusterError as err:
+        raise UsageError(str(err)) from None
+    return summary, dask
 
 
 def format_summary(s: dict, seconds: float) -> str:
@@ -155,6 +180,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--channel", help="channel name (default: each file's folder name)")
     p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                    help="wait this long for another run writing to --out (default: don't wait)")
+    dask = p.add_mutually_exclusive_group()
+    dask.add_argument("--dask-address", metavar="ADDRESS",
+                      help="run the per-file tasks on the Dask scheduler at ADDRESS, e.g. tcp://host:8786")
+    dask.add_argument("--dask-local", type=int, metavar="N",
+                      help="run the per-file tasks on a local Dask cluster of N worker processes")
     p.set_defaults(handler=run)
 
     p = commands.add_parser("serve", help="ingest an inbox folder on a schedule (a Prefect deployment)")
