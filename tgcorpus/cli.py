@@ -34,6 +34,8 @@ def _writable_folder(out: Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
+    if args.dask_local is not None and args.dask_local < 1:
+        raise UsageError("--dask-local needs at least 1 worker")
     from tasks.discover_sources import InputError, discover_sources
     from tgcorpus.config import Config
     from tgcorpus.store import Store, StoreError
@@ -69,8 +71,6 @@ def _run_on_dask(config, args: argparse.Namespace):
     from tgcorpus.cluster import ClusterError, dask_run
     from tgcorpus.store import Store
 
-    if args.dask_local is not None and args.dask_local < 1:
-        raise UsageError("--dask-local needs at least 1 worker")
     log = Store(config.out).home / "prefect-server.log"
     worker_env = {name: os.environ[name] for name in PREFECT_DEFAULTS}
     try:

@@ -1,0 +1,192 @@
+"""`tgcorpus run --dask-local N | --dask-address ADDR`: the per-file tasks on a real
+Dask cluster (worker processes, no mocks), against a real Prefect server, with the
+same tables, row for row, as the default runner."""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from conftest import TABLES
+from test_scheduling import session_processes, wait_for
+from tgcorpus.serve import _free_port, healthy
+from tgcorpus.synth import synthesize
+
+BIN = Path(sys.executable).parent
+VOLATILE = ("run_id", "ingested_at")
+FILES = 8
+NOISE = re.compile(r"Traceback|CancelledError|\bERROR\b|warning", re.IGNORECASE)
+
+
+def start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL, stdout=open(log, "w"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+def tgcorpus_run(*args: str, env: dict, cwd: Path) -> subprocess.CompletedProcess:
+    """`tgcorpus run` as a user runs it (warnings not silenced: they must not show)."""
+    process = subprocess.Popen([str(BIN / "tgcorpus"), "run", *args], cwd=cwd, env=env, text=True,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    stdout, stderr = process.communicate(timeout=240)
+    result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    result.pid = process.pid
+    return result
+
+
+@pytest.fixture(scope="session")
+def dask_env(tmp_path_factory):
+    """The environment of a user with a real Prefect server at PREFECT_API_URL."""
+    home = tmp_path_factory.mktemp("dask-prefect-home")
+    port = _free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_API_URL": api}
+    env.pop("PYTHONWARNINGS", None)
+    server = start([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                   {k: v for k, v in env.items() if k != "PREFECT_API_URL"}, home / "server.log")
+    try:
+        wait_for(lambda: healthy(api) or server.poll() is not None, 150, "the Prefect server")
+        assert healthy(api), (home / "server.log").read_text()[-3000:]
+        yield env
+    finally:
+        stop(server)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, dask_env):
+    """One corpus ingested twice: default task runner (A), local Dask cluster of 2 (B)."""
+    root = tmp_path_factory.mktemp("dask-runs")
+    synthesize(root / "in", posts=400, seed=5, files=FILES)
+    default = tgcorpus_run(str(root / "in"), "--out", str(root / "A"), env=dask_env, cwd=root)
+    assert default.returncode == 0, default.stderr
+    dask = tgcorpus_run(str(root / "in"), "--out", str(root / "B"), "--dask-local", "2", env=dask_env, cwd=root)
+    assert dask.returncode == 0, dask.stderr
+    return root, default, dask
+
+
+def comparable(out: Path, table: str) -> pl.DataFrame:
+    """The table without its volatile columns, in an order that depends on its rows only."""
+    frame = pl.read_parquet(out / table / "*.parquet")
+    frame = frame.drop([c for c in VOLATILE if c in frame.columns])
+    return frame.with_columns(_row=frame.hash_rows(seed=1)).sort("_row").drop("_row")
+
+
+def assert_same_tables(a: Path, b: Path) -> None:
+    for table in TABLES:
+        left, right = comparable(a, table), comparable(b, table)
+        assert left.height == right.height, f"{table}: {left.height} rows without Dask, {right.height} with"
+        try:
+            assert_frame_equal(left, right, check_exact=True)
+        except AssertionError as err:
+            raise AssertionError(f"{table} differs with Dask: {err}") from None
+    assert comparable(a, "posts").height > 300
+
+
+def dask_line(stdout: str) -> dict:
+    """The run summary's `dask` line: what the cluster's scheduler saw run, and where."""
+    match = re.search(r"^dask +(\d+) tasks \((.*)\) on (\d+) workers \(pids ([\d, ]+)\) at (\S+)$", stdout, re.M)
+    assert match, stdout
+    return {
+        "tasks": int(match[1]),
+        "by_name": {name: int(n) for name, n in (part.rsplit(" ", 1) for part in match[2].split(", "))},
+        "workers": int(match[3]),
+        "pids": {int(p) for p in match[4].split(", ")},
+        "address": match[5],
+    }
+
+
+def api_post(api: str, path: str, body: dict) -> list[dict]:
+    request = urllib.request.Request(f"{api}/{path}", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_dask_local_tables_equal_default_runner_row_for_row(runs):
+    root, _, _ = runs
+    assert_same_tables(root / "A", root / "B")
+
+
+def test_dask_local_run_ran_the_per_file_tasks_on_worker_processes(runs, dask_env):
+    root, default, dask = runs
+    assert "dask " not in default.stdout
+    seen = dask_line(dask.stdout)
+    files = FILES + 1  # the dumps and gold.jsonl (read, rejected, still three tasks)
+    assert seen["by_name"] == {"read": files, "split": files, "collapse": files}
+    assert 1 <= seen["workers"] <= 2 and dask.pid not in seen["pids"]
+    # The workers reported their task runs to the user's server, not to embedded ones:
+    # the second flow run (B) on the server has all its per-file task runs, completed.
+    flow_runs = api_post(dask_env["PREFECT_API_URL"], "flow_runs/filter", {"sort": "START_TIME_ASC"})
+    assert len(flow_runs) == 2 and all(r["state_type"] == "COMPLETED" for r in flow_runs)
+    task_runs = api_post(dask_env["PREFECT_API_URL"], "task_runs/filter",
+                         {"flow_runs": {"id": {"any_": [flow_runs[1]["id"]]}}, "limit": 200})
+    per_file = [t for t in task_runs if t["name"].split("-")[0] in ("read", "split", "collapse")]
+    assert len(per_file) == 3 * files and all(t["state_type"] == "COMPLETED" for t in per_file)
+
+
+def test_dask_local_run_output_is_clean(runs):
+    _, _, dask = runs
+    noisy = [line for line in (dask.stdout + dask.stderr).splitlines() if NOISE.search(line)]
+    assert noisy == [], "\n".join(noisy)
+    assert "posts        386 new" in dask.stdout
+
+
+def test_dask_address_runs_on_an_existing_cluster_with_its_own_prefect_server(runs, tmp_path):
+    """A scheduler and workers started apart (`dask scheduler`, `dask worker`), as on a
+    real cluster; no PREFECT_API_URL anywhere, so the CLI starts (and stops) a local
+    server, and the workers learn its URL from the settings shipped with each task."""
+    root, _, _ = runs
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "cli-home")}
+    env.pop("PREFECT_API_URL", None)
+    env.pop("PYTHONWARNINGS", None)
+    workers_home = tmp_path / "workers-home"
+    workers_env = {**env, "PREFECT_HOME": str(workers_home)}
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    started = [start([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                      "--dashboard-address", ":0"], workers_env, tmp_path / "scheduler.log")]
+    try:
+        started.append(start([str(BIN / "dask"), "worker", address, "--nworkers", "2", "--nthreads", "1",
+                              "--dashboard-address", ":0"], workers_env, tmp_path / "workers.log"))
+        wait_for(lambda: (tmp_path / "workers.log").read_text().count("Registered to") >= 2, 120, "2 dask workers")
+        result = tgcorpus_run(str(root / "in"), "--out", str(tmp_path / "C"), "--dask-address", address,
+                              env=env, cwd=root)  # as A's: sources are named relative to it
+        assert result.returncode == 0, result.stderr
+    finally:
+        for process in reversed(started):
+            stop(process)
+    seen = dask_line(result.stdout)
+    assert seen["address"] == address and seen["tasks"] == 3 * (FILES + 1)
+    assert_same_tables(root / "A", tmp_path / "C")
+    assert [line for line in (result.stdout + result.stderr).splitlines() if NOISE.search(line)] == []
+    # An embedded Prefect server in a worker would have made its database here.
+    assert not list(workers_home.glob("*.db")), "a Dask worker started its own Prefect server"
+    assert (tmp_path / ".C.tgcorpus" / "prefect-server.log").exists()
+    for process in started:
+        assert session_processes(process.pid) == [], f"{process.args[1]} left processes behind"
+
+
+def test_dask_flags_are_checked_before_anything_starts(tmp_path):
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "home")}
+    both = tgcorpus_run(str(tmp_path), "--out", str(tmp_path / "o"), "--dask-local", "2",
+                        "--dask-address", "tcp://127.0.0.1:1", env=env, cwd=tmp_path)
+    assert both.returncode == 2 and "not allowed with argument" in both.stderr
+    zero = tgcorpus_run(str(tmp_path), "--out", str(tmp_path / "o"), "--dask-local", "0", env=env, cwd=tmp_path)
+    assert zero.returncode == 2 and zero.stderr.strip() == "tgcorpus: --dask-local needs at least 1 worker"
