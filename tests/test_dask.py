@@ -190,3 +190,28 @@ def test_dask_flags_are_checked_before_anything_starts(tmp_path):
     assert both.returncode == 2 and "not allowed with argument" in both.stderr
     zero = tgcorpus_run(str(tmp_path), "--out", str(tmp_path / "o"), "--dask-local", "0", env=env, cwd=tmp_path)
     assert zero.returncode == 2 and zero.stderr.strip() == "tgcorpus: --dask-local needs at least 1 worker"
+
+
+def test_what_the_tasks_send_to_workers_pickles_small(tmp_path):
+    """Every argument and result of the per-file tasks crosses the network on Dask:
+    paths and small records, never frames."""
+    import cloudpickle
+
+    from flows.ingest import SourceResult, collapse, read, split
+    from tasks.discover_sources import Source
+    from tgcorpus.config import Config
+    from tgcorpus.store import Store
+
+    work = tmp_path / "work"
+    result = SourceResult(Source(tmp_path / "in" / "a.txt", "in/a.txt", "in"), sha256="ab" * 32, bytes=10,
+                          n_lines=3, n_posts=1, not_posts={"service": 0, "empty": 0},
+                          parquet={t: work / t / "k.parquet" for t in ("lines", "split", "occurrences", "rejects")})
+    for value in (result, result.source, work, Config(out=tmp_path / "out"), Store(tmp_path / "out")):
+        data = cloudpickle.dumps(value)
+        assert len(data) < 2048, f"{type(value).__name__} pickles to {len(data)} bytes"
+        back = cloudpickle.loads(data)
+        assert (vars(back) == vars(value)) if isinstance(value, Store) else back == value
+    for task in (read, split, collapse):  # the Task's settings and its function's code
+        data = cloudpickle.dumps(task)
+        assert len(data) < 16384, f"task {task.name} pickles to {len(data)} bytes"
+        assert cloudpickle.loads(data).name == task.name
