@@ -133,12 +133,17 @@ def test_dask_local_run_ran_the_per_file_tasks_on_worker_processes(runs, dask_en
     assert 1 <= seen["workers"] <= 2 and dask.pid not in seen["pids"]
     # The workers reported their task runs to the user's server, not to embedded ones:
     # the second flow run (B) on the server has all its per-file task runs, completed.
+    # (The server records task runs from events, a little after they happen.)
     flow_runs = api_post(dask_env["PREFECT_API_URL"], "flow_runs/filter", {"sort": "START_TIME_ASC"})
     assert len(flow_runs) == 2 and all(r["state_type"] == "COMPLETED" for r in flow_runs)
-    task_runs = api_post(dask_env["PREFECT_API_URL"], "task_runs/filter",
-                         {"flow_runs": {"id": {"any_": [flow_runs[1]["id"]]}}, "limit": 200})
-    per_file = [t for t in task_runs if t["name"].split("-")[0] in ("read", "split", "collapse")]
-    assert len(per_file) == 3 * files and all(t["state_type"] == "COMPLETED" for t in per_file)
+
+    def per_file_task_runs_completed() -> bool:
+        task_runs = api_post(dask_env["PREFECT_API_URL"], "task_runs/filter",
+                             {"flow_runs": {"id": {"any_": [flow_runs[1]["id"]]}}, "limit": 200})
+        per_file = [t for t in task_runs if t["name"].split("-")[0] in ("read", "split", "collapse")]
+        return len(per_file) == 3 * files and all(t["state_type"] == "COMPLETED" for t in per_file)
+
+    wait_for(per_file_task_runs_completed, 120, "the Dask run's per-file task runs on the server")
 
 
 def test_dask_local_run_output_is_clean(runs):
