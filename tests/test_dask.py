@@ -220,3 +220,30 @@ def test_what_the_tasks_send_to_workers_pickles_small(tmp_path):
         data = cloudpickle.dumps(task)
         assert len(data) < 16384, f"task {task.name} pickles to {len(data)} bytes"
         assert cloudpickle.loads(data).name == task.name
+
+
+def test_ctrl_c_stops_a_dask_local_run_and_its_workers(tmp_path, dask_env):
+    """Ctrl-C (SIGINT to the terminal's process group: the CLI and its workers) mid-run:
+    exit 130 with one line, no process left behind, nothing published."""
+    synthesize(tmp_path / "in", posts=1500, seed=2)
+    err = tmp_path / "stderr"
+    process = subprocess.Popen(
+        [str(BIN / "tgcorpus"), "run", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--dask-local", "2"],
+        cwd=tmp_path, env=dask_env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(err, "w"),
+        start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        wait_for(lambda: err.read_text().count(" posts\n") >= 10 or process.poll() is not None, 120, "progress")
+        assert process.poll() is None, "the run ended before it could be interrupted"
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            stop(process)
+    assert process.returncode == 130, err.read_text()[-3000:]
+    assert err.read_text().rstrip().splitlines()[-1] == "tgcorpus: interrupted"
+    assert not (tmp_path / "out").exists()
+    try:  # killed workers may take a moment to go
+        wait_for(lambda: session_processes(process.pid) == [], 20, "the workers to end")
+    except AssertionError:
+        raise AssertionError(f"the run left processes behind: {session_processes(process.pid)}") from None

@@ -77,7 +77,14 @@ def _run_on_dask(config, args: argparse.Namespace):
         with dask_run(args.dask_address, args.dask_local, log, worker_env) as dask:
             from flows.ingest import ingest
 
-            summary = ingest.with_options(task_runner=dask.runner)(config)
+            try:
+                summary = ingest.with_options(task_runner=dask.runner)(config)
+            except Exception:
+                # Prefect may hand Ctrl-C back as another exception (one raised where
+                # the interrupt landed, e.g. while it serialized a task's context).
+                if dask.interrupted:
+                    raise KeyboardInterrupt from None
+                raise
     except ClusterError as err:
         raise UsageError(str(err)) from None
     return summary, dask

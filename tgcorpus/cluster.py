@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 from collections import Counter
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -43,6 +45,7 @@ class DaskRun:
     runner: object = None  # prefect_dask.DaskTaskRunner (imported late: it imports Prefect)
     tasks: Counter = field(default_factory=Counter)  # task name → runs on the cluster
     workers: dict[str, int] = field(default_factory=dict)  # worker address → its pid
+    interrupted: bool = False  # Ctrl-C during the run (whatever exception the flow then raised)
 
     def describe(self) -> str:
         n = sum(self.tasks.values())
@@ -50,6 +53,61 @@ class DaskRun:
         pids = ", ".join(str(pid) for pid in sorted(self.workers.values()))
         return (f"{n} tasks ({by_name or 'none'}) on {len(self.workers)} workers "
                 f"(pids {pids or 'none'}) at {self.address}")
+
+
+@contextmanager
+def _ctrl_c_ignored():
+    """SIGINT ignored while local workers are spawned: Ctrl-C goes to the terminal's
+    whole process group, and the workers would each die printing tracebacks; the
+    `tgcorpus` process gets it alone and stops them (and the server) on its way out."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
+def _on_ctrl_c(run: DaskRun, nannies: list):
+    """Ctrl-C during the run interrupts the flow as usual, and is noted: Prefect may
+    raise another exception for it (one from where the interrupt landed). When the run
+    ends in an exception, the local workers are stopped at once, before their running
+    tasks fail on the run's work folder, which the flow has already removed (the
+    dataset is written by this process only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        run.interrupted = True
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    try:
+        yield
+    except BaseException:
+        for nanny in nannies:  # the local workers' nannies, told not to restart them
+            nanny.close_gracefully(reason="tgcorpus run failed or interrupted")
+            try:
+                os.kill(nanny.pid, signal.SIGKILL)
+            except (ProcessLookupError, TypeError):
+                pass
+        raise
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _send_to_api() -> None:
+    """Send the run's queued logs and events to the Prefect API while it is still up
+    (after Ctrl-C the flow's crash report is still queued); each waits 5 s at most."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (APILogWorker, EventsWorker):
+        worker.drain_all(timeout=5)
 
 
 def _task_name(key) -> str:
@@ -77,13 +135,16 @@ def dask_run(address: str | None, local_workers: int | None, server_log: Path,
         import distributed
         from prefect_dask import DaskTaskRunner
 
+        stack.callback(_send_to_api)  # before a local server stops (callbacks run last in, first out)
+
         if local_workers is not None:
             env = {**(worker_env or {}), "PREFECT_API_URL": api_url}
-            cluster = stack.enter_context(distributed.LocalCluster(
-                n_workers=local_workers, threads_per_worker=THREADS_PER_WORKER, processes=True,
-                host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR,
-                env=env,
-            ))
+            with _ctrl_c_ignored():  # by the worker processes, which inherit it
+                cluster = stack.enter_context(distributed.LocalCluster(
+                    n_workers=local_workers, threads_per_worker=THREADS_PER_WORKER, processes=True,
+                    host="127.0.0.1", dashboard_address=":0", silence_logs=logging.ERROR,
+                    env=env,
+                ))
             address = cluster.scheduler_address
         try:
             client = stack.enter_context(distributed.Client(address, set_as_default=False, timeout=30))
@@ -92,8 +153,9 @@ def dask_run(address: str | None, local_workers: int | None, server_log: Path,
         if local_workers is not None:
             client.wait_for_workers(local_workers)
         run = DaskRun(address=address, runner=DaskTaskRunner(address=address))
+        nannies = list(cluster.workers.values()) if local_workers is not None else []
         stream = distributed.get_task_stream(client)
-        with stream:
+        with _on_ctrl_c(run, nannies), stream:
             yield run
         run.tasks = Counter(_task_name(t["key"]) for t in stream.data if t.get("status") == "OK")
         busy = {t["worker"] for t in stream.data}
