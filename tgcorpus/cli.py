@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from tgcorpus.config import Config
+
 # Prefect reads these at import; set before anything imports it. The embedded API can
 # take long to start on a busy machine, and nothing here may phone home.
 PREFECT_DEFAULTS = {
@@ -35,12 +37,15 @@ def _writable_folder(out: Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
+    if args.dask_local is not None and args.dask_local < 1:
+        raise UsageError("--dask-local needs at least 1 worker")
     from tasks.discover_sources import InputError, discover_sources
-    from tgcorpus.config import Config
     from tgcorpus.store import Store, StoreError
 
+    if args.batch_mb <= 0:
+        raise UsageError("--batch-mb must be more than 0")
     config = Config(inputs=tuple(args.paths) or Config.inputs, out=Path(args.out), channel=args.channel,
-                    lock_wait_seconds=args.wait)
+                    lock_wait_seconds=args.wait, batch_bytes=max(1, int(args.batch_mb * 2**20)))
     try:
         discover_sources(config.inputs, config.channel)  # fail fast, before Prefect starts
     except InputError as err:
@@ -49,9 +54,12 @@ def run(args: argparse.Namespace) -> int:
         Store(config.out).check_writable()
     except StoreError as err:
         raise UsageError(str(err)) from None
-    from flows.ingest import ingest
+    if args.dask_address or args.dask_local:
+        summary, dask = _run_on_dask(config, args)
+    else:
+        from flows.ingest import ingest
 
-    summary = ingest(config)
+        summary, dask = ingest(config), None
     if "error" in summary:
         print(f"tgcorpus: {summary['error']}", file=sys.stderr)
         return 3
@@ -62,7 +70,34 @@ def run(args: argparse.Namespace) -> int:
         except OSError as err:
             raise UsageError(f"cannot write the report {args.report}: {err.strerror or err}") from None
     print(format_summary(summary, seconds))
+    if dask:
+        print(f"dask         {dask.describe()}")
     return 0
+
+
+def _run_on_dask(config, args: argparse.Namespace):
+    """The flow with its tasks on Dask (see tgcorpus/cluster.py); a Prefect server is
+    PREFECT_API_URL's or a local one, started and stopped here."""
+    from tgcorpus.cluster import ClusterError, dask_run
+    from tgcorpus.store import Store
+
+    log = Store(config.out).home / "prefect-server.log"
+    worker_env = {name: os.environ[name] for name in PREFECT_DEFAULTS}
+    try:
+        with dask_run(args.dask_address, args.dask_local, log, worker_env) as dask:
+            from flows.ingest import ingest
+
+            try:
+                summary = ingest.with_options(task_runner=dask.runner)(config)
+            except Exception:
+                # Prefect may hand Ctrl-C back as another exception (one raised where
+                # the interrupt landed, e.g. while it serialized a task's context).
+                if dask.interrupted:
+                    raise KeyboardInterrupt from None
+                raise
+    except ClusterError as err:
+        raise UsageError(str(err)) from None
+    return summary, dask
 
 
 def format_summary(s: dict, seconds: float) -> str:
@@ -105,7 +140,6 @@ def serve(args: argparse.Namespace) -> int:
 def detect(args: argparse.Namespace) -> int:
     """One text per input line → `lang<TAB>score`, with exactly the pipeline's tagger."""
     from tasks.tag_language import LanguageTagger
-    from tgcorpus.config import Config
 
     config = Config()
     tagger = LanguageTagger(languages=config.languages, min_letters=config.min_letters)
@@ -163,7 +197,6 @@ def evaluate(args: argparse.Namespace) -> int:
         raise UsageError(f"{folder} is not a folder")
     if not gold.is_file():
         raise UsageError(f"no gold file {gold}" + ("" if args.gold else " (name one with --gold)"))
-    from tgcorpus.config import Config
     from tgcorpus.evaluate import EvalError, evaluate_corpus, format_report, langid_dir_problem
 
     langid = Path(args.langid) if args.langid else None
@@ -197,7 +230,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--channel", help="channel name (default: each file's folder name)")
     p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                    help="wait this long for another run writing to --out (default: don't wait)")
+    p.add_argument("--batch-mb", type=float, default=Config.batch_bytes / 2**20, metavar="MB",
+                   help="input per parse/tag task (default: %(default)g); smaller batches spread "
+                        "over more Dask workers, larger ones make fewer task runs")
     p.add_argument("--report", metavar="FILE", help="also write the run's summary, with seconds per stage, as JSON")
+    dask = p.add_mutually_exclusive_group()
+    dask.add_argument("--dask-address", metavar="ADDRESS",
+                      help="run the per-batch tasks on the Dask scheduler at ADDRESS, e.g. tcp://host:8786")
+    dask.add_argument("--dask-local", type=int, metavar="N",
+                      help="run the per-batch tasks on a local Dask cluster of N worker processes")
     p.set_defaults(handler=run)
 
     p = commands.add_parser("serve", help="ingest an inbox folder on a schedule (a Prefect deployment)")
