@@ -46,6 +46,7 @@ class NearDupParams:
     line_threshold: float = 0.3      # line-set Jaccard: a third of the lines shared
     estimate_margin: float = 0.15    # verify pairs whose MinHash estimate is this close (4 standard errors)
     chunk_posts: int = 5_000         # posts sketched at a time (bounds memory)
+    chunk_pairs: int = 200_000       # candidate pairs screened at a time (bounds memory)
     boilerplate_max_words: int = 8
     bands: int = 32
     rows: int = 4
@@ -250,14 +251,18 @@ def near_duplicate_pairs(posts: pl.DataFrame, boilerplate: pl.DataFrame | None =
     """
     signed, signatures, whole_lines = sketch(posts, boilerplate, params)
     line_band = whole_lines.select(band=pl.lit(params.bands, pl.UInt16), bucket="shingle", post="post")
-    pairs = candidate_pairs(pl.concat([band_buckets(signed, signatures, params), line_band]))
+    candidates = candidate_pairs(pl.concat([band_buckets(signed, signatures, params), line_band]))
     # Exact word Jaccard only where it can pass: the MinHash estimate (standard error
-    # 0.04 at 0.7 with 128 permutations) or the cheap line Jaccard says so. Sharing one
-    # line proposes many pairs that are nothing alike.
-    pairs = pairs.with_columns(line_score=jaccard(pairs, whole_lines)).filter(
-        (pl.col("line_score") >= params.line_threshold)
-        | (minhash_similarity(pairs, signed, signatures) >= params.threshold - params.estimate_margin)
-    )
+    # 0.04 at 0.7 with 128 permutations) or the cheap line Jaccard says so. Candidates
+    # grow with the square of the posts (most share a few common word pairs): they are
+    # screened a slice at a time.
+    pairs = pl.concat([
+        chunk.with_columns(line_score=jaccard(chunk, whole_lines)).filter(
+            (pl.col("line_score") >= params.line_threshold)
+            | (minhash_similarity(chunk, signed, signatures) >= params.threshold - params.estimate_margin)
+        )
+        for chunk in candidates.iter_slices(params.chunk_pairs)
+    ] or [candidates.with_columns(line_score=pl.lit(0.0))])
     involved = np.unique(np.r_[pairs["a"].to_numpy(), pairs["b"].to_numpy()])
     shingles = word_shingles(post_lines(posts[involved], boilerplate, involved), params)
     scored = pairs.with_columns(score=jaccard(pairs, shingles))
