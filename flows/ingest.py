@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 from prefect import flow, task, unmapped
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -42,7 +43,9 @@ from tasks.read_source import NotADump, file_facts, lines_frame, read_source, re
 from tasks.read_telegram_export import OUTPUT_SCHEMA as EXPORT_COLUMNS
 from tasks.read_telegram_export import read_telegram_export
 from tasks.read_web_page import read_web_page
-from tasks.relate_posts import relate_posts
+from tasks.find_near_duplicates import Sketches, bucket_table, candidate_pairs
+from tasks.relate_posts import COLUMNS as RELATED_COLUMNS
+from tasks.relate_posts import relate_posts, relations_of, sketch_posts
 from tasks.split_paragraphs import split_paragraphs
 from tasks.split_posts import reject_spans, split_posts
 from tasks.tag_language import LanguageTagger, tag_paragraphs, tag_posts
@@ -226,17 +229,71 @@ def tag(batch: Batch, index: dict[str, Path], work: Path, config: Config) -> Bat
     })
 
 
+@task(name="sketch", cache_policy=NO_CACHE)
+def sketch(batches: list[Batch], index: dict[str, Path], work: Path, store: Store, config: Config) -> dict[str, Path]:
+    """The posts to relate (the dataset's, then the run's new ones), their boilerplate
+    flags, near-duplicate sketches and LSH band buckets, as work files."""
+    new = _scan(batches, "posts").select(*RELATED_COLUMNS).collect()
+    if new.height == 0:  # nothing new: nothing to relate
+        return index
+    known = store.scan("posts", RELATED_COLUMNS)
+    everything, boilerplate, sketches = sketch_posts(new, known, config.near_duplicates)
+    folder = work / "sketch"
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(folder / "signed.npy", sketches.signed)
+    np.save(folder / "signatures.npy", sketches.signatures)
+    return {
+        **index,
+        "everything": _stash(everything, work, "sketch", "everything"),
+        "boilerplate_all": _stash(boilerplate, work, "sketch", "boilerplate"),
+        "lines": _stash(sketches.lines, work, "sketch", "lines"),
+        "buckets": _stash(bucket_table(sketches, config.near_duplicates), work, "sketch", "buckets"),
+        "new": _stash(new.select("post_id"), work, "sketch", "new"),
+    }
+
+
+@task(name="candidates", cache_policy=NO_CACHE)
+def candidates(bands: list[int], index: dict[str, Path], work: Path) -> Path | None:
+    """Near-duplicate candidate pairs from a group of LSH bands: each band's buckets are
+    an independent group-by, so groups of bands are separate tasks (on Dask, workers)."""
+    if "buckets" not in index:
+        return None
+    buckets = pl.scan_parquet(index["buckets"]).filter(pl.col("band").is_in(bands)).collect()
+    return _stash(candidate_pairs(buckets), work, "candidates", f"{min(bands):03d}")
+
+
 @task(name="relate", cache_policy=NO_CACHE)
-def relate(batches: list[Batch], index: dict[str, Path], work: Path, store: Store) -> dict[str, Path]:
-    known = store.scan("posts", ["post_id", "text", "lang", "forwarded_from", "media", "cluster_id"])
-    posts = _scan(batches, "posts").select("post_id", "text", "lang", "forwarded_from", "media").collect()
-    clustered, boilerplate, relations = relate_posts(posts, known, pl.read_parquet(index["sighted"]))
+def relate(batches: list[Batch], index: dict[str, Path], pairs: list[Path | None], work: Path, store: Store,
+           config: Config) -> dict[str, Path]:
+    """Near-duplicates verified, clusters, translations; the run's boilerplate flags."""
+    sighted = pl.read_parquet(index["sighted"])
+    if "buckets" not in index:
+        new = _scan(batches, "posts").select(*RELATED_COLUMNS).collect()
+        clustered, boilerplate, relations = relate_posts(new, None, sighted)
+    else:
+        folder = index["buckets"].parent
+        sketches = Sketches(np.load(folder / "signed.npy"), np.load(folder / "signatures.npy"),
+                            pl.read_parquet(index["lines"]))
+        new_ids = pl.read_parquet(index["new"])
+        everything = pl.read_parquet(index["everything"])
+        new = everything.join(new_ids, on="post_id", how="semi", maintain_order="left")
+        clustered, boilerplate, relations = relations_of(
+            everything, pl.read_parquet(index["boilerplate_all"]), sketches,
+            pl.concat([pl.read_parquet(p) for p in pairs]).unique(), new,
+            store.scan("posts", ["post_id", "cluster_id"]), sighted, config.near_duplicates,
+        )
     return {
         **index,
         "clusters": _stash(clustered.select("post_id", "cluster_id"), work, "all", "clusters"),
         "boilerplate": _stash(boilerplate, work, "all", "boilerplate"),
         "relations": _stash(relations, work, "all", "relations"),
     }
+
+
+def band_groups(config: Config) -> list[list[int]]:
+    """The LSH bands (and the line band) dealt into `config.band_tasks` groups."""
+    bands = range(config.near_duplicates.bands + 1)
+    return [[band for band in bands if band % config.band_tasks == group] for group in range(config.band_tasks)]
 
 
 POSTS_COLUMNS = [
@@ -312,14 +369,18 @@ def ingest(config: Config) -> dict:
                 tagged = clock("tag", lambda: _results(tag.map(
                     parsed, index=unmapped(index), work=unmapped(work), config=unmapped(config)
                 )))
-                index = clock("relate", lambda: relate(tagged, index, work, store))
+                index = clock("sketch", lambda: sketch(tagged, index, work, store, config))
+                pairs = clock("candidates", lambda: _results(candidates.map(
+                    band_groups(config), index=unmapped(index), work=unmapped(work)
+                )))
+                index = clock("relate", lambda: relate(tagged, index, pairs, work, store, config))
                 summary = clock("export", lambda: export(tagged, index, work, store, config, run_id))
             finally:
                 shutil.rmtree(work, ignore_errors=True)
     except StoreError as err:
         return {"error": str(err)}
     return {**summary, "run_id": run_id, "out": str(config.out), "stage_seconds": clock.seconds, "stage_peak_bytes": clock.peak_bytes,
-            "task_runs": 4 + 2 * len(batches), "batches": len(batches)}
+            "task_runs": 5 + config.band_tasks + 2 * len(batches), "batches": len(batches)}
 
 
 class StageClock:

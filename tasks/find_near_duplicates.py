@@ -178,11 +178,19 @@ def band_buckets(posts: np.ndarray, signatures: np.ndarray, params: NearDupParam
     })
 
 
-def sketch(posts: pl.DataFrame, boilerplate: pl.DataFrame | None,
-           params: NearDupParams) -> tuple[np.ndarray, np.ndarray, pl.DataFrame]:
-    """(posts with a signature, their MinHash signatures, line sets of all posts),
-    `chunk_posts` posts at a time: a chunk's words are the only large intermediate, so
-    memory stays flat however many posts there are."""
+@dataclass(frozen=True)
+class Sketches:
+    """What candidate search and screening need of every post: the posts that have a
+    MinHash signature (row numbers), their signatures, and (post, line hash) sets."""
+
+    signed: np.ndarray
+    signatures: np.ndarray
+    lines: pl.DataFrame
+
+
+def sketch(posts: pl.DataFrame, boilerplate: pl.DataFrame | None, params: NearDupParams) -> Sketches:
+    """The sketches of all posts, `chunk_posts` posts at a time: a chunk's words are the
+    only large intermediate, so memory stays flat however many posts there are."""
     signed, signatures, lines_of = [], [], []
     for start in range(0, posts.height, params.chunk_posts):
         chunk = posts.slice(start, params.chunk_posts)
@@ -192,8 +200,16 @@ def sketch(posts: pl.DataFrame, boilerplate: pl.DataFrame | None,
         signatures.append(chunk_signatures)
         lines_of.append(line_sets(lines, params))
     if not signed:
-        return np.zeros(0, np.uint32), np.zeros((0, params.num_perm), np.uint32), line_sets(post_lines(posts, None), params)
-    return np.concatenate(signed), np.concatenate(signatures), pl.concat(lines_of)
+        return Sketches(np.zeros(0, np.uint32), np.zeros((0, params.num_perm), np.uint32),
+                        line_sets(post_lines(posts, None), params))
+    return Sketches(np.concatenate(signed), np.concatenate(signatures), pl.concat(lines_of))
+
+
+def bucket_table(sketches: Sketches, params: NearDupParams) -> pl.DataFrame:
+    """(band, bucket, post) of every band: the MinHash bands, and band `bands` in which
+    every non-boilerplate line is a bucket. Each band is an independent group-by."""
+    line_band = sketches.lines.select(band=pl.lit(params.bands, pl.UInt16), bucket="shingle", post="post")
+    return pl.concat([band_buckets(sketches.signed, sketches.signatures, params), line_band])
 
 
 def minhash_similarity(pairs: pl.DataFrame, signed: np.ndarray, signatures: np.ndarray) -> pl.Series:
@@ -248,10 +264,16 @@ def near_duplicate_pairs(posts: pl.DataFrame, boilerplate: pl.DataFrame | None =
 
     `posts`: post_id, text, first_seen (smaller = seen earlier), one row per post_id.
     `boilerplate`: post_id, idx, is_boilerplate for the lines of `text` (idx 0 = title).
+    The flow runs the same steps as tasks, the candidate search one group of bands each.
     """
-    signed, signatures, whole_lines = sketch(posts, boilerplate, params)
-    line_band = whole_lines.select(band=pl.lit(params.bands, pl.UInt16), bucket="shingle", post="post")
-    candidates = candidate_pairs(pl.concat([band_buckets(signed, signatures, params), line_band]))
+    sketches = sketch(posts, boilerplate, params)
+    return verified_pairs(posts, boilerplate, sketches, candidate_pairs(bucket_table(sketches, params)), params)
+
+
+def verified_pairs(posts: pl.DataFrame, boilerplate: pl.DataFrame | None, sketches: Sketches,
+                   candidates: pl.DataFrame, params: NearDupParams) -> pl.DataFrame:
+    """`candidates` (a, b) screened and verified: see near_duplicate_pairs."""
+    signed, signatures, whole_lines = sketches.signed, sketches.signatures, sketches.lines
     # Exact word Jaccard only where it can pass: the MinHash estimate (standard error
     # 0.04 at 0.7 with 128 permutations) or the cheap line Jaccard says so. Candidates
     # grow with the square of the posts (most share a few common word pairs): they are

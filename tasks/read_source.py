@@ -32,8 +32,8 @@ def sha256_of_file(path: Path) -> str:
 
 
 def file_facts(path: Path) -> tuple[str, int]:
-    """sha256 and number of lines (as `decode_dump` counts them) of a file, read in
-    blocks: a large file costs no memory."""
+    """sha256 and number of lines (ended by LF; a last line without one counts) of a
+    file, read in blocks: a large file costs no memory."""
     digest, newlines, last = hashlib.sha256(), 0, b"\n"
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

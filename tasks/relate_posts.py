@@ -8,11 +8,16 @@ clusters leaves their ids as they were.
 """
 import polars as pl
 
-from tasks.find_near_duplicates import NearDupParams, cluster_ids, near_duplicate_pairs
+from tasks.find_near_duplicates import (
+    NearDupParams, Sketches, bucket_table, candidate_pairs, cluster_ids, sketch, verified_pairs,
+)
 from tasks.link_translations import TranslationParams, translation_pairs
 from tasks.mark_boilerplate import boilerplate_flags
 
 RELATION_COLUMNS = ["post_id", "other_post_id", "kind", "score"]
+NO_RELATIONS = {"post_id": pl.Utf8, "other_post_id": pl.Utf8, "kind": pl.Utf8, "score": pl.Float64}
+NO_FLAGS = {"post_id": pl.Utf8, "idx": pl.Int64, "is_boilerplate": pl.Boolean}
+COLUMNS = ["post_id", "text", "lang", "forwarded_from", "media"]
 
 
 def relate_posts(
@@ -27,26 +32,53 @@ def relate_posts(
     new_posts: post_id, text, lang, forwarded_from, media (in sighting order);
     known_posts: the same plus cluster_id, for the dataset's posts (or None);
     sighted: post_id of every post this run saw, in sighting order.
+    The flow runs these steps as tasks: sketch_posts, then candidate_pairs for each
+    group of bands, then relations_of.
     """
-    columns = ["post_id", "text", "lang", "forwarded_from", "media"]
     if new_posts.height == 0:  # nothing new: nothing to relate
-        return (
-            new_posts.with_columns(cluster_id=pl.lit(None, pl.Utf8)),
-            pl.DataFrame(schema={"post_id": pl.Utf8, "idx": pl.Int64, "is_boilerplate": pl.Boolean}),
-            pl.DataFrame(schema={"post_id": pl.Utf8, "other_post_id": pl.Utf8, "kind": pl.Utf8, "score": pl.Float64}),
-        )
-    known = known_posts if known_posts is not None else new_posts.head(0).with_columns(cluster_id=pl.lit(None, pl.Utf8))
-    # The dataset's posts come before this run's: the earliest post names a cluster.
-    everything = pl.concat([known.select(columns), new_posts.select(columns)]).with_columns(
+        return new_posts.with_columns(cluster_id=pl.lit(None, pl.Utf8)), pl.DataFrame(schema=NO_FLAGS), \
+            pl.DataFrame(schema=NO_RELATIONS)
+    everything, boilerplate, sketches = sketch_posts(new_posts, known_posts, near_params)
+    candidates = candidate_pairs(bucket_table(sketches, near_params))
+    stored = known_posts.select("post_id", "cluster_id") if known_posts is not None else None
+    return relations_of(everything, boilerplate, sketches, candidates, new_posts, stored, sighted,
+                        near_params, translation_params)
+
+
+def sketch_posts(new_posts: pl.DataFrame, known_posts: pl.DataFrame | None,
+                 near_params: NearDupParams) -> tuple[pl.DataFrame, pl.DataFrame, Sketches]:
+    """(every post to relate, with first_seen; boilerplate flags of their lines; their
+    near-duplicate sketches). The dataset's posts come before this run's: the earliest
+    post names a cluster."""
+    known = known_posts.select(COLUMNS) if known_posts is not None else new_posts.select(COLUMNS).head(0)
+    everything = pl.concat([known, new_posts.select(COLUMNS)]).with_columns(
         first_seen=pl.int_range(pl.len(), dtype=pl.Int64)
     )
     boilerplate = boilerplate_flags(everything)
+    return everything, boilerplate, sketch(everything, boilerplate, near_params)
+
+
+def relations_of(
+    everything: pl.DataFrame,
+    boilerplate: pl.DataFrame,
+    sketches: Sketches,
+    candidates: pl.DataFrame,
+    new_posts: pl.DataFrame,
+    stored_clusters: pl.DataFrame | None,
+    sighted: pl.DataFrame,
+    near_params: NearDupParams = NearDupParams(),
+    translation_params: TranslationParams = TranslationParams(),
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """relate_posts' result from sketch_posts' and candidate_pairs' (`stored_clusters`:
+    post_id, cluster_id of the dataset's posts, or None)."""
     is_new = pl.col("post_id").is_in(new_posts["post_id"].implode())
     touches_new = is_new | pl.col("other_post_id").is_in(new_posts["post_id"].implode())
 
-    all_near = near_duplicate_pairs(everything, boilerplate, near_params)
+    all_near = verified_pairs(everything, boilerplate, sketches, candidates, near_params)
     near = all_near.filter(touches_new)
-    clusters = _keep_stored_clusters(cluster_ids(everything, all_near), known)
+    clusters = cluster_ids(everything, all_near)
+    if stored_clusters is not None:
+        clusters = _keep_stored_clusters(clusters, stored_clusters)
 
     # Translations are looked for in sighting order among the posts this run saw; the
     # order is one small column beside the texts (a join would copy every text).

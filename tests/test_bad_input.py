@@ -134,3 +134,20 @@ def test_an_unreadable_file_is_reported(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "secret.txt: cannot read: Permission denied" in result.stdout
     assert "posts        11 new" in result.stdout
+
+
+@pytest.mark.parametrize("data, lines", [(b"a\nb\n", 2), (b"a\nb", 2), (b"", 0), (b"\n\n", 2), (b"x" * (3 << 20), 1)])
+def test_a_file_that_is_no_capture_is_hashed_and_counted_without_reading_it_whole(tmp_path, data, lines):
+    """Large data files beside the dumps (a gold.jsonl of 1 GB) are rejected from their
+    head; their hash and line count come from a read in blocks."""
+    import hashlib
+
+    from tasks.read_source import file_facts, reject_from_head
+
+    path = tmp_path / "data.jsonl"
+    path.write_bytes(data)
+    assert file_facts(path) == (hashlib.sha256(data).hexdigest(), lines)
+    reason = str(reject_from_head(data[:8192], "x"))
+    assert reason == ("empty file" if not data else
+                      "no text (only white space)" if not data.strip() else
+                      "not a text capture, Telegram Desktop export or saved t.me page")

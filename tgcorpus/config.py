@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tasks.find_near_duplicates import NearDupParams
+
 
 @dataclass(frozen=True)
 class Config:
@@ -20,6 +22,9 @@ class Config:
     batch_rows: int = 50_000
     # Input bytes per batch: one parse and one tag-language task run each.
     batch_bytes: int = 32 << 20
+    # Near-duplicates: MinHash/LSH parameters, and how many tasks share the band search.
+    near_duplicates: NearDupParams = NearDupParams()
+    band_tasks: int = 4
     languages: tuple[str, ...] = field(
         default=("ru", "en", "uk", "be", "bg", "sr", "mk", "kk")
     )
