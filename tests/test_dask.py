@@ -236,15 +236,22 @@ def test_ctrl_c_stops_a_dask_local_run_and_its_workers(tmp_path, dask_env):
     synthesize(tmp_path / "in", posts=1500, seed=2)
     err = tmp_path / "stderr"
     process = subprocess.Popen(
-        [str(BIN / "tgcorpus"), "run", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--dask-local", "2"],
+        [str(BIN / "tgcorpus"), "run", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--dask-local", "2",
+         "--batch-mb", "0.25"],  # many batches: the run is far from done when interrupted
         cwd=tmp_path, env=dask_env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(err, "w"),
         start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
-        wait_for(lambda: err.read_text().count(" posts\n") >= 10 or process.poll() is not None, 120, "progress")
+        wait_for(lambda: err.read_text().count(" posts\n") >= 3 or process.poll() is not None, 120, "progress")
         assert process.poll() is None, "the run ended before it could be interrupted"
         os.killpg(process.pid, signal.SIGINT)
-        process.wait(timeout=60)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            # A SIGINT that lands in a garbage-collector callback (distributed installs
+            # one) is dropped by Python; a user presses Ctrl-C again.
+            os.killpg(process.pid, signal.SIGINT)
+            process.wait(timeout=60)
     finally:
         if process.poll() is None:
             stop(process)
