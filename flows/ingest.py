@@ -274,12 +274,9 @@ def relate(batches: list[Batch], index: dict[str, Path], pairs: list[Path | None
         folder = index["buckets"].parent
         sketches = Sketches(np.load(folder / "signed.npy"), np.load(folder / "signatures.npy"),
                             pl.read_parquet(index["lines"]))
-        new_ids = pl.read_parquet(index["new"])
-        everything = pl.read_parquet(index["everything"])
-        new = everything.join(new_ids, on="post_id", how="semi", maintain_order="left")
         clustered, boilerplate, relations = relations_of(
-            everything, pl.read_parquet(index["boilerplate_all"]), sketches,
-            pl.concat([pl.read_parquet(p) for p in pairs]).unique(), new,
+            pl.read_parquet(index["everything"]), pl.read_parquet(index["boilerplate_all"]), sketches,
+            pl.concat([pl.read_parquet(p) for p in pairs]).unique(), pl.read_parquet(index["new"]),
             store.scan("posts", ["post_id", "cluster_id"]), sighted, config.near_duplicates,
         )
     return {

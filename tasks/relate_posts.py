@@ -50,10 +50,10 @@ def sketch_posts(new_posts: pl.DataFrame, known_posts: pl.DataFrame | None,
     """(every post to relate, with first_seen; boilerplate flags of their lines; their
     near-duplicate sketches). The dataset's posts come before this run's: the earliest
     post names a cluster."""
-    known = known_posts.select(COLUMNS) if known_posts is not None else new_posts.select(COLUMNS).head(0)
-    everything = pl.concat([known, new_posts.select(COLUMNS)]).with_columns(
-        first_seen=pl.int_range(pl.len(), dtype=pl.Int64)
-    )
+    everything = new_posts.select(COLUMNS)  # a first run: no copy of the texts
+    if known_posts is not None:
+        everything = pl.concat([known_posts.select(COLUMNS), everything])
+    everything = everything.with_columns(first_seen=pl.int_range(pl.len(), dtype=pl.Int64))
     boilerplate = boilerplate_flags(everything)
     return everything, boilerplate, sketch(everything, boilerplate, near_params)
 
@@ -69,8 +69,9 @@ def relations_of(
     near_params: NearDupParams = NearDupParams(),
     translation_params: TranslationParams = TranslationParams(),
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """relate_posts' result from sketch_posts' and candidate_pairs' (`stored_clusters`:
-    post_id, cluster_id of the dataset's posts, or None)."""
+    """relate_posts' result from sketch_posts' and candidate_pairs' (`new_posts` may be
+    just their post_id; `stored_clusters`: post_id, cluster_id of the dataset's posts,
+    or None)."""
     is_new = pl.col("post_id").is_in(new_posts["post_id"].implode())
     touches_new = is_new | pl.col("other_post_id").is_in(new_posts["post_id"].implode())
 
