@@ -1,11 +1,13 @@
 """The ingest flow: raw channel dumps in, Parquet tables out.
 
 discover → parse (per batch: read, split, collapse) → dedupe (per run) → tag-language
-(per batch) → relate (per run) → export (per run, a batch's rows at a time).
+(per batch) → sketch (per run) → candidates (per group of LSH bands) → relate (per run)
+→ export (per run, a batch's rows at a time).
 
 Batches hold about `Config.batch_bytes` of input, so task runs grow with the input's
 size, not its number of files, and memory is bounded by a batch, except for the
-run-wide steps, which read only small columns (dedupe) or the new posts (relate).
+run-wide steps, which read only small columns (dedupe) or the new posts' texts once
+(sketch, relate).
 Tasks hand each other Parquet paths in a work folder, never DataFrames: Prefect would
 pickle a frame to hash it, and a distributed run must not ship frames around.
 
@@ -376,8 +378,11 @@ def ingest(config: Config) -> dict:
                 shutil.rmtree(work, ignore_errors=True)
     except StoreError as err:
         return {"error": str(err)}
-    return {**summary, "run_id": run_id, "out": str(config.out), "stage_seconds": clock.seconds, "stage_peak_bytes": clock.peak_bytes,
-            "task_runs": 5 + config.band_tasks + 2 * len(batches), "batches": len(batches)}
+    return {
+        **summary, "run_id": run_id, "out": str(config.out),
+        "stage_seconds": clock.seconds, "stage_peak_bytes": clock.peak_bytes,
+        "task_runs": 5 + config.band_tasks + 2 * len(batches), "batches": len(batches),
+    }
 
 
 class StageClock:
