@@ -13,12 +13,30 @@ NOISE = ("Traceback", "CancelledError", "ERROR", "Exception", "Warning")
 
 @pytest.fixture(scope="module")
 def seed_runs(tmp_path_factory):
-    """The README's run, twice, into two output folders."""
+    """The README's run, twice, into two output folders; the second one file a batch
+    (the two seeds are 60-90 KB), with a report."""
     runs = []
-    for n in range(2):
+    for n, extra in enumerate([[], ["--batch-mb", "0.05", "--report", "report.json"]]):
         out = tmp_path_factory.mktemp(f"run{n}") / "corpus"
-        runs.append((tgcorpus("run", "data/raw", "--out", str(out)), out))
+        extra = [str(out.parent / arg) if arg.endswith(".json") else arg for arg in extra]
+        runs.append((tgcorpus("run", "data/raw", "--out", str(out), *extra), out))
     return runs
+
+
+def test_the_report_has_every_stage_and_the_task_runs(seed_runs):
+    result, out = seed_runs[1]
+    assert result.returncode == 0, result.stderr
+    report = json.loads((out.parent / "report.json").read_text())
+    stages = ["discover", "parse", "dedupe", "tag", "sketch", "candidates", "relate", "export"]
+    assert list(report["stage_seconds"]) == stages == list(report["stage_peak_bytes"])
+    assert sum(report["stage_seconds"].values()) <= report["seconds"]
+    assert report["batches"] == 2 and report["task_runs"] == 9 + 2 * 2
+    assert report["posts"] == 23 and report["occurrences"] == 24
+
+
+def test_a_batch_size_of_nothing_is_one_clear_line(tmp_path):
+    result = tgcorpus("run", "data/raw", "--out", str(tmp_path / "out"), "--batch-mb", "0")
+    assert result.returncode == 2 and result.stderr.strip() == "tgcorpus: --batch-mb must be more than 0"
 
 
 def test_run_exits_cleanly_with_a_summary(seed_runs):
@@ -84,7 +102,7 @@ def test_translations_found_on_the_seeds_are_the_hand_made_pairs(seed_runs):
     assert (posts["cluster_id"] == posts["post_id"]).all(), "the seeds hold no near-duplicates"
 
 
-def test_two_runs_write_the_same_dataset(seed_runs):
+def test_two_runs_write_the_same_dataset(seed_runs):  # in one batch and in two
     (_, first), (_, second) = seed_runs
     volatile = ["run_id", "ingested_at"]
     for table in TABLES:
