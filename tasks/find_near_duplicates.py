@@ -312,7 +312,7 @@ def cluster_ids(posts: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
     """post_id → cluster_id: the post_id of the earliest-seen post (by first_seen, then
     post_id) of its connected component over `pairs`; itself when alone. Union-find in
     which the earlier root always wins, so the result does not depend on pair order."""
-    ordered = posts.sort("first_seen", "post_id")["post_id"].to_list()
+    ordered = posts.select("first_seen", "post_id").sort("first_seen", "post_id")["post_id"].to_list()
     rank = {post_id: i for i, post_id in enumerate(ordered)}
     parent = list(range(len(ordered)))
 
