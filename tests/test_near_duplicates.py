@@ -156,3 +156,23 @@ def test_generated_corpus_meets_precision_and_recall(tmp_path):
     assert report["gold_pairs"] >= 10
     assert report["precision"] >= 0.98
     assert report["recall"] >= 0.98
+
+
+def test_band_groups_together_propose_exactly_the_pairs_of_all_bands(tmp_path):
+    """The flow's `candidates` tasks each group-by a group of LSH bands; their union
+    is the one-task candidate set, and every band (and the line band) is in one group."""
+    from flows.ingest import band_groups
+    from tasks.find_near_duplicates import bucket_table, candidate_pairs, sketch
+    from tgcorpus.config import Config
+
+    synthesize(tmp_path, posts=400, seed=4)
+    report = evaluate(tmp_path, tmp_path / "gold.jsonl")
+    posts = report["frames"]["posts"]
+    params = NearDupParams()
+    boilerplate = mark_boilerplate(split_paragraphs(posts))
+    buckets = bucket_table(sketch(posts, boilerplate, params), params)
+    groups = band_groups(Config())
+    assert sorted(b for group in groups for b in group) == list(range(params.bands + 1))
+    whole = candidate_pairs(buckets).sort("a", "b")
+    parts = pl.concat([candidate_pairs(buckets.filter(pl.col("band").is_in(g))) for g in groups]).unique()
+    assert whole.height > 0 and parts.sort("a", "b").equals(whole)
