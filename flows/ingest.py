@@ -34,7 +34,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from schemas.tables import validate
+from schemas.tables import validate, validate_parts
 from tasks.batch_sources import batch_sources
 from tasks.collapse_copies import collapse_copies
 from tasks.dedupe_exact import RICHER_FIELDS, SIGHTING_ORDER, mark_duplicates, new_posts, richer_sightings
@@ -330,6 +330,8 @@ def export(batches: list[Batch], index: dict[str, Path], work: Path, store: Stor
                 path, compression="zstd", statistics=True
             )
             parts[table].append(path)
+    for table, paths in parts.items():
+        validate_parts(table, paths)
     results = [r for b in batches for r in b.results]
     recorded = [r for r in results if r.status in RECORDED]
     new_rows = {

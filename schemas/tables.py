@@ -189,6 +189,23 @@ def validate(name: str, frame: pl.DataFrame) -> pl.DataFrame:
         raise TableInvalid(describe_failures(name, err.failure_cases)) from None
 
 
+def keys_of(name: str) -> list[list[str]]:
+    """The column sets the schema of `name` holds unique."""
+    schema = SCHEMAS[name]
+    keys = [list(schema.unique)] if schema.unique else []
+    return keys + [[column] for column, spec in schema.columns.items() if spec.unique]
+
+
+def validate_parts(name: str, paths: list) -> None:
+    """The uniqueness checks of `validate` across Parquet files written a part at a time
+    (each part was validated alone), read one key's columns at a time."""
+    for key in keys_of(name):
+        repeated = pl.scan_parquet(paths).select(key).filter(pl.struct(key).is_duplicated()).head(3).collect()
+        if repeated.height:
+            raise TableInvalid(f"table '{name}' failed validation:\n  columns {key}, check 'unique' across "
+                               f"parts: values {repeated.rows()}")
+
+
 def describe_failures(name: str, cases: pl.DataFrame, max_rows: int = 10) -> str:
     lines = [f"table '{name}' failed validation:"]
     grouped = cases.group_by("column", "check", maintain_order=True).agg(

@@ -61,3 +61,16 @@ def test_tables_are_split_into_files_and_read_back_whole(tmp_path):
     assert len(list((out / "rejects").glob("*.parquet"))) == 3
     assert read_table(out, "rejects").sort("line_start").equals(rejects)
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_keys_are_checked_across_parts_written_one_batch_at_a_time(tmp_path):
+    """Each batch's part is validated alone; a post_id in two parts must still fail."""
+    from schemas.tables import TableInvalid, validate_parts
+
+    parts = []
+    for n, ids in enumerate([["a" * 32, "b" * 32], ["c" * 32], ["a" * 32]]):
+        parts.append(tmp_path / f"{n}.parquet")
+        pl.DataFrame({"post_id": ids}).write_parquet(parts[-1])
+    validate_parts("posts", parts[:2])
+    with pytest.raises(TableInvalid, match=r"columns \['post_id'\], check 'unique' across parts"):
+        validate_parts("posts", parts)

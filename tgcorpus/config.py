@@ -18,7 +18,8 @@ class Config:
     min_letters: int = 8
     # How long a run waits for another run writing to the same --out before giving up.
     lock_wait_seconds: float = 0.0
-    # Rows per Parquet file of the small tables (posts and their like: one file a batch).
+    # Rows per Parquet file of the run-wide tables (sources, rejects, relations); posts,
+    # occurrences and paragraphs are written one file per batch.
     batch_rows: int = 50_000
     # Input bytes per batch: one parse and one tag-language task run each.
     batch_bytes: int = 32 << 20
