@@ -18,14 +18,16 @@ Detection (``LanguageTagger.detect``), per distinct text
        at most 1% of the letters fall outside its alphabet -> that candidate, score = that share;
     5. otherwise every candidate gets
            w_ft * log(p_fasttext + 0.03) + log(p_lingua + 0.03)
-           + (0.5 * words - foreign) * min(1, 40 / letters)
+           + (0.3 * log P_words - foreign) * min(1, 40 / letters)
        where p_fasttext is renormalised over the candidates, w_ft grows from 0.1 (short text,
-       where fastText-lite is biased to Russian) to 0.4 at 80 letters, and ``foreign`` counts
+       where fastText-lite is biased to Russian) to 0.4 at 80 letters, ``foreign`` counts
        letters outside the language's alphabet (і in "Russian", ј in "Bulgarian" ...) and
-       ``words`` counts words that are the language's function words or carry one of its
-       endings (``word_evidence``: tgcorpus/resources/function_words.tsv, word_endings.tsv;
-       e.g. Bulgarian които, Macedonian многу/-от, Serbian између/-ије, Russian -ого/-ами,
-       South Slavic -ски/-ни where Russian has -ский/-ные); only the first 200 words count.
+       ``log P_words`` is the log-probability of the text's words under a unigram model of the
+       language (``lexicon_evidence``: wordfreq's "small" frequency lists, every word of
+       frequency >= 1e-6, shipped in its wheel; a word not in the list counts 1e-8; Serbian
+       Cyrillic is looked up in wordfreq's Latin Serbo-Croatian list, letter for letter;
+       only the first 200 words count). A language wordfreq has no list for (be, kk) gets
+       the best candidate's value: no evidence for or against it.
        The best wins (ties: configured order); the score is its softmax share among the
        candidates.
        Lingua only sees words it can judge fairly: its built-in rules wrongly rule out
@@ -51,7 +53,6 @@ from __future__ import annotations
 
 import math
 from functools import cached_property, lru_cache
-from importlib import resources
 
 import polars as pl
 
@@ -83,12 +84,13 @@ MARKERS: dict[str, tuple[str, float]] = {
 LINGUA_DENIED = {"щ": "uk", "џ": "sr"}
 LINGUA_CANNOT = {("sr", "Latin")}  # lingua knows Serbian in Cyrillic only
 
-# Word evidence (function words and word endings, tgcorpus/resources/*.tsv): each word that is
-# a listed function word, and each word with a listed ending, adds WORD_WEIGHT to the logit of
-# every language it is listed for, scaled down like letter evidence in long texts. Only the
-# first MAX_EVIDENCE_WORDS words are read (past them the detectors are sure anyway).
-WORD_WEIGHT = 0.5
-MAX_EVIDENCE_WORDS = 200
+# Word frequency evidence (wordfreq's unigram lists): LEXICON_WEIGHT times the log-probability
+# of the text's words, scaled down like letter evidence in long texts. Only the first
+# MAX_LEXICON_WORDS words are read (past them the detectors are sure anyway).
+LEXICON_WEIGHT = 0.3
+LEXICON_FLOOR = 1e-8  # a word not in the list: below every listed word (>= 1e-6)
+MAX_LEXICON_WORDS = 200
+WORDFREQ_LISTS = {"sr": "sh"}  # wordfreq keeps Serbian in its Latin Serbo-Croatian list
 EPS = 0.03
 MAX_DETECT_CHARS = 1_000
 # fastText ranks all its 176 languages at several times the cost of its top 12; a
@@ -159,48 +161,44 @@ def _lingua_languages(languages: tuple[str, ...]) -> dict:
     return found
 
 
-def _resource_rows(name: str) -> list[list[str]]:
-    """Tab-separated rows of ``tgcorpus/resources/<name>``, without comments and blank lines."""
-    text = resources.files("tgcorpus").joinpath("resources", name).read_text("utf-8")
-    return [line.split("\t") for line in text.splitlines() if line.strip() and not line.startswith("#")]
+@lru_cache(maxsize=32)
+def _frequencies(lang: str) -> dict[str, float] | None:
+    """wordfreq's "small" word -> frequency list of ``lang``; None when it has none of its own.
+
+    Only an exact match counts: wordfreq would answer Belarusian or Kazakh with Russian.
+    """
+    import wordfreq
+
+    code = WORDFREQ_LISTS.get(lang, lang)
+    if code not in wordfreq.available_languages("small"):
+        return None
+    return wordfreq.get_frequency_dict(code, "small")
 
 
-@lru_cache(maxsize=1)
-def _function_words() -> dict[str, tuple[str, ...]]:
-    """Function word -> the languages it is an ordinary word of (resources/function_words.tsv)."""
-    found: dict[str, tuple[str, ...]] = {}
-    for langs, words in _resource_rows("function_words.tsv"):
-        for word in words.split():
-            found[word] = tuple(langs.split(","))
-    return found
+def _lookup_words(text: str) -> list[str]:
+    """The words as wordfreq lists them: lower case, ASCII apostrophe, hyphenated parts apart."""
+    words = text.lower().replace("’", "'").replace("ʼ", "'").replace("-", " ").split()
+    return words[:MAX_LEXICON_WORDS]
 
 
-@lru_cache(maxsize=1)
-def _word_endings() -> tuple[dict[str, tuple[int, tuple[str, ...]]], tuple[int, ...]]:
-    """Ending -> (minimum word length, languages), and the ending lengths longest first."""
-    endings = {}
-    for row in _resource_rows("word_endings.tsv"):
-        langs = tuple(code for code in (row[2] if len(row) > 2 else "").split(",") if code)
-        endings[row[0]] = (int(row[1]), langs)
-    return endings, tuple(sorted({len(e) for e in endings}, reverse=True))
+def lexicon_evidence(text: str, languages: list[str]) -> dict[str, float]:
+    """Per language with a word list, the natural log-probability of the words of ``text``."""
+    words = _lookup_words(text)
+    evidence = {}
+    for lang in languages:
+        frequencies = _frequencies(lang)
+        if frequencies is None:
+            continue
+        keys = words
+        if lang == "sr":  # Cyrillic to wordfreq's Latin; a word with non-Serbian letters is unknown
+            from wordfreq.transliterate import SR_LATN_TABLE
+
+            keys = [w.translate(SR_LATN_TABLE) if _SR_LETTERS.issuperset(w) else "" for w in words]
+        evidence[lang] = sum(math.log(frequencies.get(w, 0.0) or LEXICON_FLOOR) for w in keys)
+    return evidence
 
 
-def word_evidence(text: str) -> dict[str, int]:
-    """Per language, how many words of ``text`` are its function words or carry its endings."""
-    function_words = _function_words()
-    endings, lengths = _word_endings()
-    counts: dict[str, int] = {}
-    for word in text.lower().split(None, MAX_EVIDENCE_WORDS)[:MAX_EVIDENCE_WORDS]:
-        langs = function_words.get(word, ())
-        for lang in langs:
-            counts[lang] = counts.get(lang, 0) + 1
-        for size in lengths:
-            hit = endings.get(word[-size:]) if len(word) > size else None
-            if hit is not None and len(word) >= hit[0]:
-                for lang in hit[1]:
-                    counts[lang] = counts.get(lang, 0) + 1
-                break
-    return counts
+_SR_LETTERS = frozenset(ALPHABETS["sr"])
 
 
 def _strip(texts: pl.Series) -> pl.Series:
@@ -320,7 +318,7 @@ class LanguageTagger:
     def _decide(self, rows: list[dict]) -> tuple[list[str], list[float]]:
         fasttext = _fasttext()
         results: list[tuple[str, float] | None] = []
-        pending: list[tuple] = []  # rows that need the vote: (row, cands, ft share, lingua text, foreign, letters, word evidence)
+        pending: list[tuple] = []  # rows that need the vote: (row, cands, ft share, lingua text, foreign, letters, lexicon)
         for i, row in enumerate(rows):
             cands = self._candidates(row["_script"])
             if not cands:
@@ -346,7 +344,7 @@ class LanguageTagger:
                 lang in self._lingua_codes for lang in cands
             )
             lingua_text = self._lingua_text(row["_det"], cands, foreign, best, letters) if lingua_ok else ""
-            pending.append((i, cands, share, lingua_text, foreign, letters, word_evidence(row["_det"])))
+            pending.append((i, cands, share, lingua_text, foreign, letters, lexicon_evidence(row["_det"], cands)))
 
         lingua_texts = [p[3] for p in pending]
         to_lingua = [t for t in dict.fromkeys(lingua_texts) if t]
@@ -356,8 +354,8 @@ class LanguageTagger:
             for text, conf in zip(to_lingua, values):
                 # lingua's sums vary in the last bits from call to call: round for determinism
                 confidences[text] = {cv.language.iso_code_639_1.name.lower(): round(cv.value, 9) for cv in conf}
-        for i, cands, share, lingua_text, foreign, letters, words in pending:
-            results[i] = _vote(cands, share, confidences.get(lingua_text), foreign, letters, words)
+        for i, cands, share, lingua_text, foreign, letters, lexicon in pending:
+            results[i] = _vote(cands, share, confidences.get(lingua_text), foreign, letters, lexicon)
         return [r[0] for r in results], [round(float(r[1]), 6) for r in results]
 
     @cached_property
@@ -377,16 +375,17 @@ class LanguageTagger:
 
 
 def _vote(
-    cands: list[str], share: dict, lingua: dict | None, foreign: dict, letters: int, words: dict | None = None
+    cands: list[str], share: dict, lingua: dict | None, foreign: dict, letters: int, lexicon: dict | None = None
 ) -> tuple[str, float]:
-    """Log-linear vote of fastText, lingua, letter and word evidence; softmax share as the score."""
-    words = words or {}
+    """Log-linear vote of fastText, lingua, letter and word-frequency evidence; softmax share as the score."""
+    lexicon = lexicon or {}
+    no_list = max(lexicon.values(), default=0.0)  # a language without a word list: neutral
     ft_weight = 0.1 + 0.3 * min(1.0, letters / 80)
-    per_letter = min(1.0, 40 / max(letters, 1))  # letter evidence is decisive in short texts only
+    per_letter = min(1.0, 40 / max(letters, 1))  # letter and word evidence are decisive in short texts only
     logits = {}
     for lang in cands:
         logit = ft_weight * math.log(share[lang] + EPS) - per_letter * foreign[lang]
-        logit += WORD_WEIGHT * per_letter * words.get(lang, 0)
+        logit += LEXICON_WEIGHT * per_letter * lexicon.get(lang, no_list)
         if lingua:
             logit += math.log(lingua.get(lang, 0.0) + EPS)
         logits[lang] = logit
