@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tgcorpus.synth import (MEDIA_OWN_ONLY, PLACEHOLDERS, SEPARATORS, VIEW_LINK, normalized,
-                            synthesize)
+from tgcorpus.synth import (LEADING_EMOJI_RE, MEDIA_OWN_ONLY, PLACEHOLDERS, SEPARATORS, VIEW_LINK,
+                            WORD_EDIT_MIN_WORDS, normalized, synthesize, title_key)
 
 POSTS, SEED = 400, 1
 
@@ -209,6 +209,41 @@ def test_repeats_share_uid_and_text_and_near_duplicates_differ(corpus):
     for r in gold:
         texts[r["text"]].add(r["uid"])
     assert all(len(uids) == 1 for uids in texts.values())
+
+
+def test_unrelated_posts_share_no_title_start_and_no_text_line(corpus):
+    """The text model replays its training sentences; new posts must not, or unrelated
+    posts would be near-duplicates the gold does not know of."""
+    _, _, gold, _, _ = corpus
+    new = {r["uid"]: r for r in gold if r["kind"] == "new"}
+    assert len(new) >= 300
+    titles = [title_key(LEADING_EMOJI_RE.sub("", r["title"])) for r in new.values() if not r["title"].startswith("#")]
+    assert len(titles) == len(set(titles))
+    owners = defaultdict(set)
+    for uid, r in new.items():
+        for line in r["body"]:
+            if len(line.split()) >= 8:  # text lines, not the anchors, labels and hashtags shared on purpose
+                owners[normalized(line)].add(uid)
+    assert len(owners) >= 500 and all(len(uids) == 1 for uids in owners.values())
+
+
+def test_near_duplicates_keep_most_of_their_post(corpus):
+    _, _, gold, _, _ = corpus
+    first = {}
+    for r in gold:
+        first.setdefault(r["uid"], r)
+    edits = defaultdict(int)
+    for r in first.values():
+        if r["kind"] != "near":
+            continue
+        base = first[r["near_of"]]
+        lines = [base["title"], *base["body"]]
+        edits[r["edit"]] += 1
+        if r["edit"] == "word":
+            assert sum(len(line.split()) for line in lines) >= WORD_EDIT_MIN_WORDS
+        if r["edit"] == "line":  # one body line replaced: the title and another line stay
+            assert len(lines) >= 3 and len(set(lines) & {r["title"], *r["body"]}) >= 2
+    assert set(edits) == {"word", "line", "add_line", "emoji_lost"}
 
 
 def test_translation_of_names_the_russian_post_just_before(corpus):

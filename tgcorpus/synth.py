@@ -27,6 +27,7 @@ import hashlib
 import json
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import resources
@@ -82,6 +83,14 @@ MONTHS_RU = ("января", "февраля", "марта", "апреля", "м
 MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August",
              "September", "October", "November", "December")
 NEAR_EDITS = ("word", "line", "add_line", "emoji_lost")
+# New titles and text lines are drawn again (up to FRESH_TRIES times) until they are new;
+# a title is new when its first TITLE_KEY_WORDS words are (see PostWriter.fresh).
+FRESH_TRIES = 25
+# A near-duplicate keeps most of its post. One word in fewer than this many changes more
+# than 30% of the word pairs ('Заявление МИД России' / 'Заявление МИД Беларуси' are two
+# posts), and a replaced line must leave more than the title.
+WORD_EDIT_MIN_WORDS = 16
+TITLE_KEY_WORDS = 6
 REACTION_EMOJI = ("👍", "❤", "🔥", "👏", "🙏", "🤝", "💯", "😢", "🕊", "👎")
 
 
@@ -130,6 +139,20 @@ LATIN_RE = re.compile(r"[A-Za-z]")
 def normalized(line: str) -> str:
     """A line as the parser compares it: no emoji, punctuation or case."""
     return NON_WORD_RE.sub("", line.casefold())
+
+
+def title_key(title: str) -> str:
+    """A title's first TITLE_KEY_WORDS words: titles that start alike read as one story."""
+    return normalized(" ".join(title.split()[:TITLE_KEY_WORDS]))
+
+
+def line_keys(line: str) -> tuple[str]:
+    return (normalized(line),)
+
+
+def title_keys(title: str) -> tuple[str, str]:
+    """A title must be new as a line and as the start of a title."""
+    return normalized(title), "title: " + title_key(title)
 
 
 def without_trailing_emoji(line: str) -> str:
@@ -315,6 +338,21 @@ class PostWriter:
         self.rng = rng
         self.model = model
         self.near_count = 0
+        self.used: set[str] = set()  # keys of the titles and text lines written so far
+
+    def fresh(self, make: Callable[[], str], keys: Callable[[str], tuple[str, ...]] = line_keys) -> str:
+        """``make()`` again until none of its keys was written before (FRESH_TRIES at most).
+
+        The text model replays its few hundred training sentences, so without this,
+        unrelated posts would share whole lines and titles, which makes them near-duplicates
+        the gold does not know of, and lines that recur under many titles boilerplate.
+        """
+        for _ in range(FRESH_TRIES):
+            text = make()
+            if self.used.isdisjoint(keys(text)):
+                break
+        self.used.update(keys(text))
+        return text
 
     # --- whole posts -------------------------------------------------------------------
 
@@ -353,7 +391,7 @@ class PostWriter:
         r = self.rng
         if r.random() < 0.04:
             return r.choice(HASHTAGS[lang])  # '#Announcement' as a whole title
-        text = self.model.sentence(r, lang, max_words=r.randint(6, 22)).rstrip(".")
+        text = self.fresh(lambda: self.model.sentence(r, lang, max_words=r.randint(6, 22)).rstrip("."), title_keys)
         if context.place is not None:
             day, month, year = context.date
             if lang == "ru":
@@ -370,7 +408,7 @@ class PostWriter:
             return r.choice(SHORT_LINES[lang])
         count = r.choice(SENTENCES_PER_LINE)
         prefix = r.choice(LINE_EMOJI) if r.random() < 0.3 else ""
-        return prefix + " ".join(self.model.sentence(r, lang) for _ in range(count))
+        return prefix + self.fresh(lambda: " ".join(self.model.sentence(r, lang) for _ in range(count)))
 
     def body(self, lang: str, n: int) -> list[str]:
         """n body lines: optional lead anchor, key points, text, end anchor, hashtags."""
@@ -382,7 +420,7 @@ class PostWriter:
         if n >= 6 and r.random() < 0.2:
             head.append(r.choice(KEY_POINTS[lang]))
             for _ in range(r.randint(2, min(6, n - len(head) - 2))):
-                head.append("• " + self.model.sentence(r, lang))
+                head.append("• " + self.fresh(lambda: self.model.sentence(r, lang)))
         if n >= 3 and r.random() < 0.25:
             tail.append(r.choice(END_ANCHORS[lang]))
         if n >= 3 and r.random() < 0.15:
@@ -431,7 +469,7 @@ class PostWriter:
         editable = [0] if base.title_only else list(range(1, len(lines)))
         if edit == "word":
             candidates = [i for i in editable if len(lines[i].split()) >= 5]
-            if not candidates:
+            if not candidates or sum(len(line.split()) for line in lines) < WORD_EDIT_MIN_WORDS:
                 return None, ()
             i = r.choice(candidates)
             words = lines[i].split(" ")
@@ -439,6 +477,8 @@ class PostWriter:
             words[j] = self.model.word(r, base.lang)
             lines[i] = " ".join(words)
         elif edit == "line":
+            if len(lines) < 3:  # the title would be all that is left: a new post under it
+                return None, ()
             i = r.randrange(1, len(lines))
             lines[i] = self.text_line(base.lang)
         elif edit == "add_line":
