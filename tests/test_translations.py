@@ -55,11 +55,16 @@ def test_seed_pairs_are_exactly_the_hand_checked_ones(seeds):
     assert links["kind"].unique().to_list() == ["translation"] and links["score"].is_between(0, 1).all()
 
 
-def test_generated_corpus_against_gold(tmp_path):
-    synthesize(tmp_path, posts=1500, seed=7)
-    report = score_translations(tmp_path)
-    assert report["gold_pairs"] > 100
-    assert report["precision"] >= MIN_SYNTH_PRECISION and report["recall"] >= MIN_SYNTH_RECALL, report
+def test_generated_corpora_against_gold(tmp_path):
+    # A 1,500-post corpus holds about 170 pairs, and one seed's recall ranges 0.83-0.92
+    # over seeds 1-10 (precision 0.86-0.94): the test pools three corpora.
+    reports = []
+    for seed in (5, 7, 9):
+        synthesize(tmp_path / str(seed), posts=1500, seed=seed)
+        reports.append(score_translations(tmp_path / str(seed)))
+    correct, linked, gold = (sum(r[key] for r in reports) for key in ("correct", "linked_pairs", "gold_pairs"))
+    assert all(r["gold_pairs"] > 100 for r in reports)
+    assert correct / linked >= MIN_SYNTH_PRECISION and correct / gold >= MIN_SYNTH_RECALL, reports
 
 
 def test_same_result_whatever_the_row_order(seeds):
