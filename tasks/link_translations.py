@@ -200,8 +200,8 @@ def scored_candidates(posts: pl.DataFrame, params: TranslationParams = Translati
         scored.append(
             pairs.join(frame, on="rank").join(other, on="rank_other")
             .with_columns(**pair_features())
-            # rounded: the float sums differ in the last bit with how the frames are chunked
-            # (seen between a Dask run and a local one), and the score decides the links
+            # rounded: the sums differed in the last bit between a Dask run and a local one,
+            # and the score decides which pairs are linked
             .select("rank", "rank_other", "post_id", "post_id_other", "lang", "lang_other", *weights,
                     score=(weighted / present).round(9))
         )

@@ -187,15 +187,18 @@ def lexicon_evidence(text: str, languages: list[str]) -> dict[str, float]:
     evidence = {}
     for lang in languages:
         frequencies = _frequencies(lang)
-        if frequencies is None:
-            continue
-        keys = words
-        if lang == "sr":  # Cyrillic to wordfreq's Latin; a word with non-Serbian letters is unknown
-            from wordfreq.transliterate import SR_LATN_TABLE
-
-            keys = [w.translate(SR_LATN_TABLE) if _SR_LETTERS.issuperset(w) else "" for w in words]
-        evidence[lang] = sum(math.log(frequencies.get(w, 0.0) or LEXICON_FLOOR) for w in keys)
+        if frequencies is not None:
+            keys = _serbian_latin(words) if lang == "sr" else words
+            evidence[lang] = sum(math.log(frequencies.get(w, 0.0) or LEXICON_FLOOR) for w in keys)
     return evidence
+
+
+def _serbian_latin(words: list[str]) -> list[str]:
+    """Serbian words as wordfreq's Latin list spells them; a word with a letter Serbian does
+    not have (Russian моя) is no Serbian word and must not be read as one (moja)."""
+    from wordfreq.transliterate import SR_LATN_TABLE
+
+    return [w.translate(SR_LATN_TABLE) if _SR_LETTERS.issuperset(w) else "" for w in words]
 
 
 _SR_LETTERS = frozenset(ALPHABETS["sr"])

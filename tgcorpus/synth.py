@@ -84,13 +84,14 @@ MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "Au
              "September", "October", "November", "December")
 NEAR_EDITS = ("word", "line", "add_line", "emoji_lost")
 # New titles and text lines are drawn again (up to FRESH_TRIES times) until they are new;
-# a title is new when its first TITLE_KEY_WORDS words are (see PostWriter.fresh).
+# a title is new when its first TITLE_KEY_WORDS words are too (see PostWriter.fresh).
 FRESH_TRIES = 25
-# A near-duplicate keeps most of its post. One word in fewer than this many changes more
-# than 30% of the word pairs ('Заявление МИД России' / 'Заявление МИД Беларуси' are two
-# posts), and a replaced line must leave more than the title.
-WORD_EDIT_MIN_WORDS = 16
 TITLE_KEY_WORDS = 6
+# A near-duplicate keeps most of its post. One word changed in a post of under about 13
+# words leaves its word-pair Jaccard below 0.7 ('Заявление МИД России' / 'Заявление МИД
+# Беларуси' are two posts); 16 leaves room for the short boilerplate lines the detector
+# skips. A replaced line must leave more than the title.
+WORD_EDIT_MIN_WORDS = 16
 REACTION_EMOJI = ("👍", "❤", "🔥", "👏", "🙏", "🤝", "💯", "😢", "🕊", "👎")
 
 
@@ -147,6 +148,7 @@ def title_key(title: str) -> str:
 
 
 def line_keys(line: str) -> tuple[str]:
+    """A text line must be new as a line (emoji, punctuation and case aside)."""
     return (normalized(line),)
 
 
@@ -349,9 +351,10 @@ class PostWriter:
         """
         for _ in range(FRESH_TRIES):
             text = make()
-            if self.used.isdisjoint(keys(text)):
+            text_keys = keys(text)
+            if self.used.isdisjoint(text_keys):
                 break
-        self.used.update(keys(text))
+        self.used.update(text_keys)
         return text
 
     # --- whole posts -------------------------------------------------------------------
