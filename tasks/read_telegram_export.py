@@ -40,17 +40,38 @@ MEDIA_FIELDS = (
     ("game_title", "game"), ("invoice_information", "invoice"),
 )
 
+# The one vocabulary of media kinds, whatever the format (named as Telegram Desktop's
+# JSON export names them); "unknown" is media whose kind the source does not show.
+MEDIA_TYPES = (
+    "photo", "video_file", "video_message", "voice_message", "audio_file", "animation", "sticker",
+    "file", "poll", "location", "contact", "game", "invoice", "unknown",
+)
+LINKS = pl.List(pl.Utf8)
+
+# One row per message, as every structured reader (JSON export, Desktop HTML export,
+# saved t.me/s page) hands it to `posts_frame`. What a format does not carry is null.
 RAW_SCHEMA = {
-    "channel": pl.Utf8,
+    "channel_title": pl.Utf8,        # the channel's display name
+    "channel_username": pl.Utf8,     # t.me/<username>, when the source shows it
+    "channel_numeric_id": pl.Int64,  # Telegram's id of the channel, when the source shows it
     "message_id": pl.Int64,
     "date": pl.Datetime("us", "UTC"),
     "edited_at": pl.Datetime("us", "UTC"),
     "forwarded_from": pl.Utf8,
-    "media": pl.Utf8,
-    "raw_text": pl.Utf8,
+    "forwarded_from_id": pl.Int64,   # numeric id of the channel or user forwarded from
+    "reply_to_message_id": pl.Int64,
+    "author": pl.Utf8,               # the post author's signature
+    "media_type": pl.Utf8,           # one of MEDIA_TYPES
+    "media": pl.Utf8,                # as shown: a placeholder sentence, else media_type
+    "raw_text": pl.Utf8,             # the visible text (a poll: question, then one option a line)
+    "entity_hashtags": LINKS,        # hashtags as the source's entities mark them; null: none marked
+    "links": LINKS,                  # link targets (URLs, text_link hrefs), in order, each once
+    "mentions": LINKS,               # @usernames, in order, each once
     "reactions": pl.List(REACTION),
     "views": pl.Int64,
 }
+# The occurrence columns every reader produces, in order. A message without text
+# (media only) has null post_id, title and text: it is a message, not a post.
 OUTPUT_SCHEMA = {
     "source_file": pl.Utf8,
     "position": pl.Int64,
@@ -58,14 +79,23 @@ OUTPUT_SCHEMA = {
     "line_end": pl.Int64,
     "post_id": pl.Utf8,
     "channel": pl.Utf8,
+    "channel_title": pl.Utf8,
+    "channel_username": pl.Utf8,
+    "channel_numeric_id": pl.Int64,
     "message_id": pl.Int64,
     "date": pl.Datetime("us", "UTC"),
     "edited_at": pl.Datetime("us", "UTC"),
     "forwarded_from": pl.Utf8,
+    "forwarded_from_id": pl.Int64,
+    "reply_to_message_id": pl.Int64,
+    "author": pl.Utf8,
+    "media_type": pl.Utf8,
     "media": pl.Utf8,
     "title": pl.Utf8,
     "text": pl.Utf8,
     "hashtags": pl.List(pl.Utf8),
+    "links": LINKS,
+    "mentions": LINKS,
     "reactions": pl.List(REACTION),
     "views": pl.Int64,
     "truncated": pl.Boolean,
@@ -73,7 +103,8 @@ OUTPUT_SCHEMA = {
 
 
 def posts_frame(raw: pl.DataFrame, source_name: str) -> tuple[pl.DataFrame, int]:
-    """Raw message rows (RAW_SCHEMA) → output rows and the number of empty messages.
+    """Raw message rows (RAW_SCHEMA) → occurrence rows (OUTPUT_SCHEMA), one per message,
+    and the number of messages without text (media only: null post_id, title, text).
 
     Text as the text path builds it: non-blank lines, trailing white space removed,
     joined by '\\n' (a capture has no blank or padded lines to tell apart).
@@ -82,20 +113,31 @@ def posts_frame(raw: pl.DataFrame, source_name: str) -> tuple[pl.DataFrame, int]
     kept_lines = lines.list.eval(pl.element().str.strip_chars_end()).list.eval(
         pl.element().filter(pl.element() != "")
     )
-    texts = raw.with_columns(text=kept_lines.list.join("\n"))
-    posts = texts.filter(pl.col("text") != "")
-    posts = posts.with_columns(
+    texts = raw.with_columns(text=kept_lines.list.join("\n")).with_columns(
+        text=pl.when(pl.col("text") != "").then(pl.col("text"))
+    )
+    with_text = texts.filter(pl.col("text").is_not_null())
+    ids = pl.Series("post_id", [None] * texts.height, dtype=pl.Utf8)
+    if with_text.height:
+        ids = ids.scatter(texts.with_row_index("i").filter(pl.col("text").is_not_null())["i"],
+                          _post_ids(with_text["text"]))
+    posts = texts.with_columns(
         source_file=pl.lit(source_name, pl.Utf8),
         position=pl.int_range(pl.len(), dtype=pl.Int64),
         line_start=pl.lit(None, pl.Int64),
         line_end=pl.lit(None, pl.Int64),
-        post_id=_post_ids(posts["text"]),
+        post_id=ids,
+        channel=pl.coalesce("channel_username", "channel_title"),
         title=pl.col("text").str.split("\n").list.first(),
-        hashtags=pl.col("text").str.extract_all(HASHTAG).list.unique(maintain_order=True),
+        hashtags=pl.coalesce(
+            "entity_hashtags", pl.col("text").fill_null("").str.extract_all(HASHTAG)
+        ).list.unique(maintain_order=True),
+        links=pl.col("links").fill_null(pl.lit([], LINKS)),
+        mentions=pl.col("mentions").fill_null(pl.lit([], LINKS)),
         truncated=pl.lit(False),
     )
     output = posts.select(pl.col(name).cast(dtype) for name, dtype in OUTPUT_SCHEMA.items())
-    return output, texts.height - posts.height
+    return output, texts.height - with_text.height
 
 
 def _post_ids(texts: pl.Series) -> pl.Series:
@@ -164,19 +206,20 @@ class _Rows:
         text = message.get("text")
         if text is None:
             text = message.get("text_entities")
-        values = (
-            None,
-            message.get("id"),
-            _seconds(message.get("date_unixtime")),
-            _seconds(message.get("edited_unixtime")),
-            message.get("forwarded_from"),
-            _media(message),
-            flat_text(text),
-            _reactions(message),
-            message.get("views"),
-        )
-        for column, value in zip(self.columns.values(), values):
-            column.append(value)
+        media = _media(message)
+        values = {
+            "message_id": message.get("id"),
+            "date": _seconds(message.get("date_unixtime")),
+            "edited_at": _seconds(message.get("edited_unixtime")),
+            "forwarded_from": message.get("forwarded_from"),
+            "media_type": media,
+            "media": media,
+            "raw_text": flat_text(text),
+            "reactions": _reactions(message),
+            "views": message.get("views"),
+        }
+        for name, column in self.columns.items():
+            column.append(values.get(name))
 
     def __len__(self) -> int:
         return len(self.columns["message_id"])
@@ -275,7 +318,7 @@ def read_telegram_export(path: Path, source_name: str) -> tuple[pl.DataFrame, di
         kinds = ", ".join(sorted({str(chat.type) for chat in chats}))
         raise NotADump(f"export holds no channel (chat types: {kinds})")
     raw = pl.concat(
-        [frame.with_columns(channel=pl.lit(chat.name, pl.Utf8)) for chat in channels for frame in chat.rows]
+        [frame.with_columns(channel_title=pl.lit(chat.name, pl.Utf8)) for chat in channels for frame in chat.rows]
         or [pl.DataFrame(schema=RAW_SCHEMA)],
         how="vertical",
     )
@@ -286,6 +329,6 @@ def read_telegram_export(path: Path, source_name: str) -> tuple[pl.DataFrame, di
         "messages": sum(chat.counts["messages"] for chat in channels),
         "service": sum(chat.counts["service"] for chat in channels),
         "empty": empty,
-        "posts": posts.height,
+        "posts": posts.height - empty,
     }
     return posts, counts

@@ -115,12 +115,14 @@ def read_web_page(path: Path, source_name: str) -> tuple[pl.DataFrame, dict]:
         time = block.css_first(".tgme_widget_message_date time[datetime]") or block.css_first("time[datetime]")
         meta = _first_text(block, ".tgme_widget_message_meta") or ""
         edited += "edited" in meta.lower()
+        media = _media(block)
         rows.append({
-            "channel": channel or None,
+            "channel_username": channel or None,
             "message_id": int(number) if number.isdigit() else None,
             "date": time.attributes.get("datetime") if time is not None else None,
             "forwarded_from": _first_text(block, ".tgme_widget_message_forwarded_from_name"),
-            "media": _media(block),
+            "media_type": media,
+            "media": media,
             "raw_text": visible_text(_message_text(block)),
             "reactions": _reactions(block),
             "views": _first_text(block, ".tgme_widget_message_views"),
@@ -139,5 +141,5 @@ def read_web_page(path: Path, source_name: str) -> tuple[pl.DataFrame, dict]:
     ).select(list(RAW_SCHEMA))
     posts, empty = posts_frame(raw, source_name)
     counts = {"messages": len(blocks), "service": service, "empty": empty, "edited": edited,
-              "posts": posts.height}
+              "posts": posts.height - empty}
     return posts, counts

@@ -87,14 +87,16 @@ def test_export_columns_and_counts(export):
     posts, counts = export
     assert posts.schema == pl.Schema(OUTPUT_SCHEMA)
     assert counts == {"chats": 1, "skipped_chats": 0, "messages": 7, "service": 1, "empty": 2, "posts": 4}
-    assert posts["message_id"].to_list() == [41001, 41002, 41004, 41005]
-    assert posts["position"].to_list() == [0, 1, 2, 3]
+    # Every message is a row; the two without text (media only) have no post_id.
+    assert posts["message_id"].to_list() == [41001, 41002, 41003, 41004, 41005, 41006]
+    assert posts.filter(pl.col("post_id").is_null())["message_id"].to_list() == [41003, 41006]
+    assert posts["position"].to_list() == list(range(6))
     assert posts["channel"].unique().to_list() == ["МИД России 🇷🇺"]
     assert posts["source_file"].unique().to_list() == ["result.json"]
     assert posts["line_start"].is_null().all() and posts["line_end"].is_null().all()
     assert posts["views"].is_null().all()  # Desktop exports carry no view counts
     assert not posts["truncated"].any()
-    assert posts["post_id"].str.contains(r"^[0-9a-f]{32}$").all()
+    assert posts["post_id"].drop_nulls().str.contains(r"^[0-9a-f]{32}$").all()
 
 
 def test_export_fields(export):
@@ -218,10 +220,10 @@ def test_page_columns_and_counts(page):
     posts, counts = page
     assert posts.schema == pl.Schema(OUTPUT_SCHEMA)
     assert counts == {"messages": 8, "service": 1, "empty": 2, "edited": 1, "posts": 5}
-    assert posts["message_id"].to_list() == [41001, 41002, 41004, 41005, 41007]
-    assert posts["position"].to_list() == list(range(5))
+    assert posts.drop_nulls("post_id")["message_id"].to_list() == [41001, 41002, 41004, 41005, 41007]
+    assert posts["position"].to_list() == list(range(7))
     assert posts["channel"].unique().to_list() == ["mid_russia"]
-    assert posts["views"].to_list() == [1200, 317, 4_500_000, 12_300, 8_100]
+    assert posts.drop_nulls("post_id")["views"].to_list() == [1200, 317, 4_500_000, 12_300, 8_100]
     assert posts["edited_at"].is_null().all() and not posts["truncated"].any()
 
 
@@ -273,6 +275,6 @@ def test_same_post_same_id_in_every_format(export, page):
             assert json_row[column] == html_row[column] == text_row[column], column
         assert json_row["date"] == html_row["date"]
     # Every post the page and the export share has one id.
-    shared = set(from_json) & set(from_html)
+    shared = {i for i in set(from_json) & set(from_html) if from_json[i]["post_id"]}
     assert shared == {41001, 41002, 41004, 41005}
     assert all(from_json[i]["post_id"] == from_html[i]["post_id"] for i in shared)
