@@ -69,6 +69,14 @@ def test_detect_format_of_real_captures():
     (b"<!DOCTYPE html>\n<html>\n<head>", "web_html"),
     (b"<!-- saved from url=(0026)https://t.me/s/mid_russia -->\n<HTML><head>", "web_html"),
     (b'<div class="tgme_widget_message_wrap"><div class="tgme_widget_message"', "web_html"),
+    # A Telegram Desktop HTML export page, told by its skeleton, not its name.
+    (b'<!DOCTYPE html>\n<html>\n\n <head>\n\n  <meta charset="utf-8"/>\n<title>Exported Data</title>\n'
+     b' </head>\n\n <body onload="CheckLocation();">\n\n  <div class="page_wrap">\n\n'
+     b'   <div class="page_header">\n\n    <div class="content">\n\n     <div class="text bold">\nBFM \n', "desktop_html"),
+    # A saved t.me/s page stays web_html.
+    (b'<!DOCTYPE html>\n<html>\n  <head>\n    <meta charset="utf-8">\n    <title>Telegram: Contact @bfm</title>\n'
+     b'  </head>\n  <body class="widget_frame_base tgme_webpreview">\n    <div class="tgme_page_wrap">\n'
+     b'      <div class="tgme_header_info">\n', "web_html"),
     (b"Forwarded from X\nTitle\n{braces} are fine in a capture\n", "text"),
     ("Заголовок\nтекст".encode()[:-1], "text"),  # head cut inside a character
     (b"", "text"),  # read_source says why an empty file is rejected
