@@ -34,10 +34,10 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from schemas.tables import validate, validate_parts
+from schemas.tables import dtypes, validate, validate_parts
 from tasks.batch_sources import batch_sources
 from tasks.collapse_copies import collapse_copies
-from tasks.dedupe_exact import RICHER_FIELDS, SIGHTING_ORDER, mark_duplicates, new_posts, richer_sightings
+from tasks.dedupe_exact import mark_duplicates
 from tasks.discover_sources import Source, discover_sources
 from tasks.export_tables import publish_tables
 from tasks.detect_format import HEAD_BYTES, detect_format
@@ -45,20 +45,30 @@ from tasks.read_source import NotADump, file_facts, lines_frame, read_source, re
 from tasks.read_telegram_export import OUTPUT_SCHEMA as EXPORT_COLUMNS
 from tasks.read_telegram_export import read_telegram_export
 from tasks.read_web_page import read_web_page
+from tasks.read_desktop_export import read_desktop_export
 from tasks.find_near_duplicates import Sketches, bucket_table, candidate_pairs
 from tasks.relate_posts import COLUMNS as RELATED_COLUMNS
 from tasks.relate_posts import relate_posts, relations_of, sketch_posts
 from tasks.split_paragraphs import split_paragraphs
 from tasks.split_posts import reject_spans, split_posts
 from tasks.tag_language import LanguageTagger, tag_paragraphs, tag_posts
+from tasks.track_messages import (
+    IDENTITY, SIGHTING_COLUMNS, SIGHTING_ORDER, channel_keys, channel_rows, edit_pairs, message_rows, post_fields,
+    with_channel_keys,
+)
 from tgcorpus.config import Config
 from tgcorpus.failpoints import failpoint
 from tgcorpus.store import Store, StoreError
 
 UTC = pl.Datetime("us", "UTC")
-STRUCTURED_READERS = {"telegram_json": read_telegram_export, "web_html": read_web_page}
-# The occurrence columns every reader produces, in order (read_telegram_export's schema).
-OCCURRENCE_COLUMNS = [*EXPORT_COLUMNS, "source_sha256"]
+STRUCTURED_READERS = {
+    "telegram_json": read_telegram_export,
+    "web_html": read_web_page,
+    "desktop_html": read_desktop_export,
+}
+# The occurrence columns every reader produces, in order (read_telegram_export's schema),
+# and the name the user gave the channel (--channel; a capture's folder).
+OCCURRENCE_COLUMNS = [*EXPORT_COLUMNS, "channel_given", "source_sha256"]
 RECORDED = ("ok", "rejected", "skipped")
 
 
@@ -77,6 +87,9 @@ class SourceResult:
     error: str | None = None
     warning: str | None = None
     not_posts: dict[str, int] = field(default_factory=dict)  # service / empty messages
+    # When the source was captured: its newest message date or edit time (exports and
+    # saved pages), else the file's modification time (text captures carry no dates).
+    captured_at: datetime | None = None
 
     @property
     def parsed(self) -> bool:
@@ -105,9 +118,9 @@ class Batch:
         return f"{self.number:05d}"
 
 
-def read_one(source: Source, snapshot: Path | None) -> tuple[SourceResult, pl.DataFrame | None]:
+def read_one(source: Source, snapshot: Path | None, config: Config) -> tuple[SourceResult, pl.DataFrame | None]:
     """One source: its result and, when it is to be parsed, its lines (a text capture)
-    or its occurrences (a JSON export or saved page, which carry their posts whole)."""
+    or its occurrences (an export or saved page, which carry their messages whole)."""
     result = SourceResult(source)
     failpoint(f"before-read:{source.path.name}")
     try:
@@ -135,6 +148,7 @@ def read_one(source: Source, snapshot: Path | None) -> tuple[SourceResult, pl.Da
     if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
         result.status, result.error = "retry", "file changed while being read (still being written?)"
         return result, None
+    result.captured_at = datetime.fromtimestamp(after.st_mtime_ns // 1000 / 1e6, timezone.utc)
     seen_as = _ingested(snapshot).get(result.sha256, [])
     if source.name in seen_as:
         result.status = "unchanged"
@@ -145,13 +159,39 @@ def read_one(source: Source, snapshot: Path | None) -> tuple[SourceResult, pl.Da
     if file_format not in STRUCTURED_READERS:
         return result, lines_frame(source.name, text.lines)
     try:
-        occurrences, counts = STRUCTURED_READERS[file_format](source.path, source.name)
+        options = {"export_tz": config.export_tz} if file_format == "desktop_html" else {}
+        occurrences, counts = STRUCTURED_READERS[file_format](source.path, source.name, **options)
     except NotADump as err:
         result.status, result.error = "rejected", str(err)
         return result, None
     result.not_posts = {kind: counts[kind] for kind in ("service", "empty")}
-    result.n_posts = occurrences.height
-    return result, occurrences.with_columns(source_sha256=pl.lit(result.sha256))
+    result.n_posts = counts["posts"]
+    result.warning = "; ".join(counts.get("warnings", [])) or None
+    if occurrences.height == 0:
+        result.status, result.error = "rejected", _no_messages(counts)
+        return result, None
+    newest = occurrences.select(pl.max_horizontal(pl.col("date").max(), pl.col("edited_at").max())).item()
+    result.captured_at = newest or result.captured_at
+    return result, occurrences.with_columns(
+        channel_given=pl.lit(config.channel, pl.Utf8), source_sha256=pl.lit(result.sha256)
+    ).select(OCCURRENCE_COLUMNS)
+
+
+def _no_messages(counts: dict) -> str:
+    service = f" ({counts['service']} service messages)" if counts.get("service") else ""
+    return f"no messages to ingest{service}"
+
+
+NO_POST_STRUCTURE = ("no post structure: no doubled body, 'Forwarded from' header, media placeholder "
+                     "or reactions/views line; not a capture of a channel page")
+# Roles only a capture of a channel page has: a plain text file has none of them.
+STRUCTURE_ROLES = ["header", "media", "view", "copy_b", "footer"]
+
+
+def _without_post_structure(split_lines: pl.DataFrame) -> list[str]:
+    """Text files in which no line has a role only a page capture has."""
+    has_structure = split_lines.group_by("source_file").agg(pl.col("role").is_in(STRUCTURE_ROLES).any())
+    return has_structure.filter(~pl.col("role"))["source_file"].to_list()
 
 
 @task(name="parse", cache_policy=NO_CACHE)
@@ -161,14 +201,19 @@ def parse(number: int, sources: list[Source], work: Path, snapshot: Path | None,
     batch = Batch(number, [])
     captures, structured = [], []
     for source in sources:
-        result, frame = read_one(source, snapshot)
+        result, frame = read_one(source, snapshot, config)
         batch.results.append(result)
         if frame is not None:
             (captures if "line_no" in frame.columns else structured).append((result, frame))
     lines = validate("lines", _concat([frame for _, frame in captures], "lines"))
     failpoint("after-read")
     split_lines = validate("split", split_posts(lines, config.max_copy_misses))
-    parsed = [result for result, _ in captures]
+    structureless = _without_post_structure(split_lines)
+    for result, _ in captures:
+        if result.source.name in structureless:
+            result.status, result.error = "rejected", NO_POST_STRUCTURE
+    parsed = [result for result, _ in captures if result.parsed]
+    split_lines = split_lines.filter(~pl.col("source_file").is_in(structureless))
     from_captures = with_capture_fields(collapse_copies(split_lines), parsed)
     posts_per_file = dict(from_captures.group_by("source_file").len().iter_rows())
     for result in parsed:
@@ -187,38 +232,114 @@ def parse(number: int, sources: list[Source], work: Path, snapshot: Path | None,
     return batch
 
 
-@task(name="dedupe", cache_policy=NO_CACHE)
-def dedupe(batches: list[Batch], work: Path, store: Store) -> dict[str, Path]:
-    """Which sightings are duplicates, and each new post's first sighting, over the
-    whole run from the occurrences' small columns only (no text)."""
-    known = store.scan("posts", ["post_id", *RICHER_FIELDS])
-    sightings = _scan(batches, "occurrences").select(
-        "batch", "row", "post_id", *SIGHTING_ORDER, *RICHER_FIELDS, "reactions"
-    ).collect()
-    sightings = mark_duplicates(sightings, known)
-    enriched = richer_sightings(sightings, known) if known is not None else sightings.head(0)
+@task(name="sightings", cache_policy=NO_CACHE)
+def sightings(batches: list[Batch], work: Path, store: Store) -> dict[str, Path]:
+    """The run's sightings beside the dataset's, from small columns only (no text):
+    files repeating another file of the run, channel keys, duplicate flags, the fields of
+    new and changed posts, and the messages, channels and edits they make."""
+    results = [r for b in batches for r in b.results]
+    repeats = _repeated_content(results)
+    captured = pl.DataFrame(
+        [(r.sha256, r.captured_at) for r in results if r.parsed and r.source.name not in repeats],
+        schema={"source_sha256": pl.Utf8, "captured_at": UTC}, orient="row",
+    ).unique("source_sha256")
+    run = (
+        _scan(batches, "occurrences").select("batch", "row", "source_file", *SIGHTING_COLUMNS)
+        .filter(~pl.col("source_file").is_in(list(repeats))).collect()
+        .join(captured, on="source_sha256", how="left", maintain_order="left")
+    )
+    stored = _stored_sightings(store)
+    everything = pl.concat([stored, run], how="diagonal_relaxed")
+    keys = channel_keys(everything)
+    everything = with_channel_keys(everything, keys)
+    run = everything.filter(pl.col("batch").is_not_null())
+    known = store.scan("posts", POST_FIELDS, schema=dtypes("posts"))
+    flags = mark_duplicates(run.select("batch", "row", "post_id", "source_file", "position", "channel"), known)
+    first = flags.filter(~pl.col("is_duplicate") & pl.col("post_id").is_not_null())
+    fields = post_fields(everything).select(POST_FIELDS)
+    messages = message_rows(everything)
+    edits = edit_pairs(messages).with_columns(kind=pl.lit("edit"), score=pl.lit(1.0))
+    stored_relations = store.scan("relations", ["post_id", "other_post_id", "kind"])
+    if stored_relations is not None:
+        edits = edits.join(stored_relations, on=["post_id", "other_post_id", "kind"], how="anti")
+    renamed = everything.filter(pl.col("batch").is_null() & (pl.col("channel") != pl.col("stored_channel")))
     return {
-        "flags": _stash(sightings.select("batch", "row", "is_duplicate"), work, "all", "flags"),
-        "first_sightings": _stash(
-            new_posts(sightings).select("batch", "row", *RICHER_FIELDS, "reactions"), work, "all", "first"
-        ),
-        "sighted": _stash(sightings.select("post_id"), work, "all", "sighted"),
-        "enriched": _stash(enriched.select("post_id", *RICHER_FIELDS), work, "all", "enriched"),
+        "repeats": _stash(pl.DataFrame({"source_file": list(repeats), "first": list(repeats.values())},
+                                       schema={"source_file": pl.Utf8, "first": pl.Utf8}), work, "all", "repeats"),
+        "flags": _stash(flags.select("batch", "row", "is_duplicate", "channel"), work, "all", "flags"),
+        "first_sightings": _stash(first.select("batch", "row"), work, "all", "first"),
+        "new_post_fields": _stash(fields.join(first.select("post_id"), on="post_id", how="semi"), work, "all", "fields"),
+        "changed_posts": _stash(_changed(fields, known), work, "all", "changed"),
+        "renamed": _stash(renamed.select("source_file", "source_sha256", "position", "channel"), work, "all", "renamed"),
+        "sighted": _stash(flags.drop_nulls("post_id").select("post_id"), work, "all", "sighted"),
+        "messages": _stash(messages, work, "all", "messages"),
+        "channels": _stash(channel_rows(everything.drop("channel"), keys), work, "all", "channels"),
+        "edits": _stash(edits, work, "all", "edits"),
     }
+
+
+# The fields a post takes from all of its sightings (tasks/track_messages.post_fields).
+POST_FIELDS = ["post_id", "channel", "forwarded_from", "media", "media_type", "message_id", "date", "edited_at",
+               "views", "reactions"]
+
+
+def _repeated_content(results: list[SourceResult]) -> dict[str, str]:
+    """Files of this run whose content another file of the run, earlier by name, has:
+    name → that file's name. They are skipped, as they would be in a later run."""
+    first: dict[str, str] = {}
+    repeats = {}
+    for result in sorted((r for r in results if r.parsed), key=lambda r: r.source.name):
+        if result.sha256 in first:
+            repeats[result.source.name] = first[result.sha256]
+        else:
+            first[result.sha256] = result.source.name
+    return repeats
+
+
+def _stored_sightings(store: Store) -> pl.DataFrame:
+    """The dataset's sightings with their sources' capture times and stored channel
+    keys (rows written before channels had identities count their key as given)."""
+    columns = ["source_file", *SIGHTING_COLUMNS, "channel"]
+    types = dtypes("occurrences")
+    stored = store.scan("occurrences", columns, schema=types)
+    if stored is None:
+        return pl.DataFrame(schema={**{c: types[c] for c in columns if c != "channel"},
+                                    "stored_channel": pl.Utf8, "captured_at": UTC})
+    captured = store.scan("sources", ["source_sha256", "captured_at"], schema=dtypes("sources"))
+    no_identity = pl.all_horizontal(pl.col(c).is_null() for c in IDENTITY)
+    return stored.join(
+        captured.drop_nulls("source_sha256").unique("source_sha256"), on="source_sha256", how="left"
+    ).with_columns(
+        channel_given=pl.when(no_identity).then(pl.col("channel")).otherwise(pl.col("channel_given")),
+        stored_channel=pl.col("channel"),
+    ).drop("channel")
+
+
+def _changed(fields: pl.DataFrame, known: pl.DataFrame | None) -> pl.DataFrame:
+    """Stored posts whose fields their sightings now give other values."""
+    if known is None:
+        return fields.head(0)
+    both = fields.join(known, on="post_id", suffix="_stored")
+    differs = pl.any_horizontal(pl.col(c).ne_missing(pl.col(f"{c}_stored")) for c in POST_FIELDS[1:])
+    return both.filter(differs).select(POST_FIELDS)
 
 
 @task(name="tag-language", cache_policy=NO_CACHE)
 def tag(batch: Batch, index: dict[str, Path], work: Path, config: Config) -> Batch:
-    """A batch's occurrences marked, its new posts built and tagged, their paragraphs."""
+    """A batch's occurrences marked and keyed, its new posts built and tagged, their paragraphs."""
     in_batch = pl.col("batch") == batch.number
-    occurrences = pl.read_parquet(batch.parquet["occurrences"]).join(
-        pl.scan_parquet(index["flags"]).filter(in_batch).drop("batch").collect(), on="row", how="left"
+    repeats = pl.read_parquet(index["repeats"])["source_file"]
+    occurrences = (
+        pl.read_parquet(batch.parquet["occurrences"])
+        .filter(~pl.col("source_file").is_in(repeats.implode()))
+        .drop("channel")
+        .join(pl.scan_parquet(index["flags"]).filter(in_batch).drop("batch").collect(), on="row", how="left")
     )
     first = pl.scan_parquet(index["first_sightings"]).filter(in_batch).drop("batch").collect()
     posts = (
-        occurrences.drop(RICHER_FIELDS, "reactions")
-        .join(first, on="row", how="inner", maintain_order="left")
-        .drop("row", "batch", "is_duplicate")
+        occurrences.join(first, on="row", how="semi")
+        .select("post_id", "title", "text", "hashtags", "links", "mentions")
+        .join(pl.read_parquet(index["new_post_fields"]), on="post_id", how="left", maintain_order="left")
     )
     tagger = LanguageTagger(languages=config.languages, min_letters=config.min_letters)
     posts = tag_posts(posts, tagger)
@@ -298,10 +419,12 @@ def band_groups(config: Config) -> list[list[int]]:
 POSTS_COLUMNS = [
     "post_id", "channel", "message_id", "date", "forwarded_from", "media", "title", "text", "hashtags",
     "reactions", "lang", "lang_score", "n_chars", "run_id", "ingested_at", "views", "edited_at", "cluster_id",
+    "media_type", "links", "mentions",
 ]
 OCCURRENCES_COLUMNS = [
     "post_id", "channel", "source_file", "source_sha256", "position", "line_start", "line_end", "is_duplicate",
     "forwarded_from", "reactions", "views", "truncated", "run_id", "message_id", "date", "edited_at",
+    *IDENTITY, "forwarded_from_id", "reply_to_message_id", "author", "media_type", "media",
 ]
 
 
@@ -333,19 +456,28 @@ def export(batches: list[Batch], index: dict[str, Path], work: Path, store: Stor
     for table, paths in parts.items():
         validate_parts(table, paths)
     results = [r for b in batches for r in b.results]
+    for result in results:
+        if result.source.name in (repeats := dict(pl.read_parquet(index["repeats"]).iter_rows())):
+            result.status, result.error = "skipped", f"same content as {repeats[result.source.name]}, in this run"
     recorded = [r for r in results if r.status in RECORDED]
+    relations = pl.concat([pl.read_parquet(index["relations"]), pl.read_parquet(index["edits"])])
     new_rows = {
-        "relations": pl.read_parquet(index["relations"]).with_columns(run_id=stamp["run_id"]),
+        "relations": relations.with_columns(run_id=stamp["run_id"]),
         "sources": _sources_table(recorded).with_columns(**stamp),
         "rejects": _scan(batches, "rejects").collect()
         .with_columns(run_id=stamp["run_id"])
         .select("source_file", "source_sha256", "line_start", "line_end", "reason", "run_id"),
     }
-    enriched = {"posts": ("post_id", pl.read_parquet(index["enriched"]))}
+    updates = {
+        "posts": (["post_id"], pl.read_parquet(index["changed_posts"])),
+        "occurrences": (["source_file", "source_sha256", "position"], pl.read_parquet(index["renamed"])),
+    }
+    # Messages and channels are made anew from every sighting: a later export changes them.
+    replaced = {"messages": pl.read_parquet(index["messages"]), "channels": pl.read_parquet(index["channels"])}
     counted = {table: pl.scan_parquet(parts[table]).select(column).collect()
                for table, column in (("occurrences", "is_duplicate"), ("posts", "lang"))}
-    publish_tables(new_rows, store, run_id, config.batch_rows, enriched, parts)
-    summary = _summary(results, new_rows | counted, store)
+    publish_tables(new_rows, store, run_id, config.batch_rows, updates, parts, replaced)
+    summary = _summary(results, new_rows | counted | replaced, store)
     _publish_artifacts(results, summary)
     return summary
 
@@ -366,7 +498,9 @@ def ingest(config: Config) -> dict:
                     range(len(batches)), batches, work=unmapped(work), snapshot=unmapped(store.current()),
                     config=unmapped(config),
                 )))
-                index = clock("dedupe", lambda: dedupe(parsed, work, store))
+                if not any(r.status in RECORDED for batch in parsed for r in batch.results):
+                    return _nothing_new([r for batch in parsed for r in batch.results], config, run_id, clock)
+                index = clock("sightings", lambda: sightings(parsed, work, store))
                 tagged = clock("tag", lambda: _results(tag.map(
                     parsed, index=unmapped(index), work=unmapped(work), config=unmapped(config)
                 )))
@@ -384,6 +518,18 @@ def ingest(config: Config) -> dict:
         **summary, "run_id": run_id, "out": str(config.out),
         "stage_seconds": clock.seconds, "stage_peak_bytes": clock.peak_bytes,
         "task_runs": 5 + config.band_tasks + 2 * len(batches), "batches": len(batches),
+    }
+
+
+def _nothing_new(results: list[SourceResult], config: Config, run_id: str, clock: "StageClock") -> dict:
+    """A run with nothing to record (an idle inbox, files ingested before, files to
+    retry): the dataset stays as it is."""
+    return {
+        "nothing_new": True, "files": len(results),
+        "files_by_status": {s: sum(r.status == s for r in results) for s in (*RECORDED, "unchanged", "retry")},
+        "problems": [(r.source.name, r.status, r.error) for r in results if r.status == "retry"],
+        "run_id": run_id, "out": str(config.out), "stage_seconds": clock.seconds,
+        "stage_peak_bytes": clock.peak_bytes,
     }
 
 
@@ -443,18 +589,22 @@ def _scan(batches: list[Batch], table: str) -> pl.LazyFrame:
 def _capture_fields(results: list[SourceResult]) -> pl.DataFrame:
     return pl.DataFrame(
         [(r.source.name, r.source.channel, r.sha256) for r in results],
-        schema={"source_file": pl.Utf8, "channel": pl.Utf8, "source_sha256": pl.Utf8}, orient="row",
+        schema={"source_file": pl.Utf8, "channel_given": pl.Utf8, "source_sha256": pl.Utf8}, orient="row",
     )
 
 
 def with_capture_fields(occurrences: pl.DataFrame, results: list[SourceResult]) -> pl.DataFrame:
-    """Text captures' occurrences in the columns every format shares: the channel and
-    content hash are their source's, and what a capture cannot carry (id, date, edit
-    time) is null."""
+    """Text captures' occurrences in the columns every format shares: the channel is the
+    name the user gave (--channel or the folder), the content hash is their source's,
+    and what a capture cannot carry (ids, dates, entities) is null."""
+    known = {
+        "links": pl.lit([], pl.List(pl.Utf8)), "mentions": pl.lit([], pl.List(pl.Utf8)),
+        "media_type": pl.when(pl.col("media").is_not_null()).then(pl.lit("unknown")),  # a placeholder sentence
+    }
+    unknown = {name: pl.lit(None, dtype) for name, dtype in EXPORT_COLUMNS.items()
+               if name not in occurrences.columns and name not in known and name != "channel"}
     return occurrences.join(_capture_fields(results), on="source_file", how="left", maintain_order="left").with_columns(
-        message_id=pl.lit(None, pl.Int64),
-        date=pl.lit(None, UTC),
-        edited_at=pl.lit(None, UTC),
+        **unknown, **known, channel=pl.col("channel_given"),
     ).select(OCCURRENCE_COLUMNS)
 
 
@@ -467,11 +617,11 @@ EMPTY = {
 def _sources_table(results: list[SourceResult]) -> pl.DataFrame:
     return pl.DataFrame(
         [
-            (r.source.name, r.sha256, r.bytes, r.n_lines, r.n_posts, r.status, r.error, r.warning)
+            (r.source.name, r.sha256, r.bytes, r.n_lines, r.n_posts, r.status, r.error, r.warning, r.captured_at)
             for r in results
         ],
         schema={"source_file": pl.Utf8, "source_sha256": pl.Utf8, "bytes": pl.Int64, "n_lines": pl.Int64,
-                "n_posts": pl.Int64, "status": pl.Utf8, "error": pl.Utf8, "warning": pl.Utf8},
+                "n_posts": pl.Int64, "status": pl.Utf8, "error": pl.Utf8, "warning": pl.Utf8, "captured_at": UTC},
         orient="row",
     )
 
@@ -491,6 +641,9 @@ def _summary(results: list[SourceResult], new_rows: dict[str, pl.DataFrame], sto
         "posts": posts.height,
         "duplicates": int(occurrences["is_duplicate"].sum()),
         "rejected_lines": int((rejects["line_end"] - rejects["line_start"] + 1).sum()),
+        "messages": new_rows["messages"].height,
+        "channels": new_rows["channels"].height,
+        "edits": new_rows["relations"].filter(pl.col("kind") == "edit").height,
         "near_duplicates": new_rows["relations"].filter(pl.col("kind") == "near_duplicate").height,
         "translations": new_rows["relations"].filter(pl.col("kind") == "translation").height,
         "languages": dict(posts.group_by("lang").len().sort("len", "lang", descending=[True, False]).iter_rows()),

@@ -16,6 +16,9 @@ REACTIONS = pl.List(pl.Struct({"emoji": pl.Utf8, "count": pl.Int64}))
 LANG_CODE = r"^(?:[a-z]{2}|und)$"
 SHA256 = r"^[0-9a-f]{64}$"
 POST_ID = r"^[0-9a-f]{32}$"
+LIST = pl.List(pl.Utf8)
+MEDIA_TYPES = ["photo", "video_file", "video_message", "voice_message", "audio_file", "animation", "sticker",
+               "file", "poll", "location", "contact", "game", "invoice", "unknown"]
 
 
 def text(nullable: bool = False, **kw) -> pa.Column:
@@ -68,7 +71,8 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
     ),
     "occurrences": pa.DataFrameSchema(
         {
-            "post_id": text(checks=pa.Check.str_matches(POST_ID)),
+            # null for a message without text (media only): a message, not a post
+            "post_id": text(nullable=True, checks=pa.Check.str_matches(POST_ID)),
             "channel": text(nullable=True),
             "source_file": text(),
             "source_sha256": text(checks=pa.Check.str_matches(SHA256)),
@@ -85,6 +89,16 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
             "message_id": count(0, nullable=True),
             "date": pa.Column(UTC, nullable=True),
             "edited_at": pa.Column(UTC, nullable=True),
+            # what the source called the channel (see channels)
+            "channel_given": text(nullable=True),
+            "channel_username": text(nullable=True),
+            "channel_title": text(nullable=True),
+            "channel_numeric_id": pa.Column(pl.Int64, nullable=True),
+            "forwarded_from_id": pa.Column(pl.Int64, nullable=True),
+            "reply_to_message_id": count(0, nullable=True),
+            "author": text(nullable=True),
+            "media_type": text(nullable=True, checks=pa.Check.isin(MEDIA_TYPES)),
+            "media": text(nullable=True),
         },
         checks=ordered_range,
         unique=["source_file", "source_sha256", "position"],
@@ -110,6 +124,9 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
             "views": count(0, nullable=True),
             "edited_at": pa.Column(UTC, nullable=True),
             "cluster_id": text(checks=pa.Check.str_matches(POST_ID)),
+            "media_type": text(nullable=True, checks=pa.Check.isin(MEDIA_TYPES)),
+            "links": pa.Column(LIST),
+            "mentions": pa.Column(LIST),
         },
         name="posts",
         strict=True,
@@ -138,6 +155,7 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
             "run_id": text(),
             "ingested_at": pa.Column(UTC),
             "warning": text(nullable=True),
+            "captured_at": pa.Column(UTC, nullable=True),
         },
         checks=pa.Check(
             lambda data: data.lazyframe.select(
@@ -153,12 +171,56 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
         {
             "post_id": text(checks=pa.Check.str_matches(POST_ID)),
             "other_post_id": text(checks=pa.Check.str_matches(POST_ID)),
-            "kind": text(checks=pa.Check.isin(["near_duplicate", "translation"])),
+            "kind": text(checks=pa.Check.isin(["near_duplicate", "translation", "edit"])),
             "score": pa.Column(pl.Float64, pa.Check.in_range(0.0, 1.0)),
             "run_id": text(),
         },
         unique=["post_id", "other_post_id", "kind"],
         name="relations",
+        strict=True,
+    ),
+    "messages": pa.DataFrameSchema(
+        {
+            "channel": text(),
+            "message_id": count(0, nullable=True),  # null: a text only text captures saw
+            "post_id": text(nullable=True, checks=pa.Check.str_matches(POST_ID)),  # the latest text
+            "versions": pa.Column(LIST),
+            "date": pa.Column(UTC, nullable=True),
+            "edited_at": pa.Column(UTC, nullable=True),
+            "views": count(0, nullable=True),
+            "reactions": pa.Column(REACTIONS),
+            "forwarded_from": text(nullable=True),
+            "forwarded_from_id": pa.Column(pl.Int64, nullable=True),
+            "reply_to_message_id": count(0, nullable=True),
+            "author": text(nullable=True),
+            "media_type": text(nullable=True, checks=pa.Check.isin(MEDIA_TYPES)),
+            "media": text(nullable=True),
+            "n_sightings": count(1),
+            "first_seen_at": pa.Column(UTC, nullable=True),
+            "last_seen_at": pa.Column(UTC, nullable=True),
+            "n_versions": count(0),
+        },
+        checks=pa.Check(
+            lambda data: data.lazyframe.select(pl.col("message_id").is_not_null() | pl.col("post_id").is_not_null()),
+            name="a message has an id or a text",
+        ),
+        unique=["channel", "message_id", "post_id"],
+        name="messages",
+        strict=True,
+    ),
+    "channels": pa.DataFrameSchema(
+        {
+            "channel": text(unique=True),
+            "username": text(nullable=True),
+            "title": text(nullable=True),
+            "numeric_id": pa.Column(pl.Int64, nullable=True),
+            "names": pa.Column(LIST),
+            "first_seen_at": pa.Column(UTC, nullable=True),
+            "last_seen_at": pa.Column(UTC, nullable=True),
+            "first_message_date": pa.Column(UTC, nullable=True),
+            "last_message_date": pa.Column(UTC, nullable=True),
+        },
+        name="channels",
         strict=True,
     ),
     "rejects": pa.DataFrameSchema(
@@ -175,7 +237,12 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
     ),
 }
 
-PUBLISHED = ("posts", "occurrences", "paragraphs", "sources", "rejects", "relations")
+PUBLISHED = ("posts", "occurrences", "paragraphs", "sources", "rejects", "relations", "messages", "channels")
+
+
+def dtypes(name: str) -> dict[str, pl.DataType]:
+    """The column types of a table, in order."""
+    return {column: spec.dtype.type for column, spec in SCHEMAS[name].columns.items()}
 
 
 class TableInvalid(Exception):

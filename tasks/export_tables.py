@@ -18,10 +18,12 @@ def publish_tables(
     store: Store,
     run_id: str,
     rows_per_file: int,
-    updates: dict[str, tuple[str, pl.DataFrame]] | None = None,
+    updates: dict[str, tuple[list[str], pl.DataFrame]] | None = None,
     parts: dict[str, list[Path]] | None = None,
+    replaced: dict[str, pl.DataFrame] | None = None,
 ) -> Path:
     """`parts`: Parquet files already validated, table by table, that become the run's
-    files of that table as they are."""
+    files of that table as they are; `replaced`: tables written anew, whole."""
     valid = {name: validate(name, frame) for name, frame in new_rows.items()}
-    return store.commit(valid, run_id, rows_per_file, updates, parts)
+    whole = {name: validate(name, frame) for name, frame in (replaced or {}).items()}
+    return store.commit(valid, run_id, rows_per_file, updates, parts, whole)

@@ -45,15 +45,19 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_mb <= 0:
         raise UsageError("--batch-mb must be more than 0")
     config = Config(inputs=tuple(args.paths) or Config.inputs, out=Path(args.out), channel=args.channel,
-                    lock_wait_seconds=args.wait, batch_bytes=max(1, int(args.batch_mb * 2**20)))
+                    export_tz=_time_zone(args.export_tz), lock_wait_seconds=args.wait,
+                    batch_bytes=max(1, int(args.batch_mb * 2**20)))
     try:
-        discover_sources(config.inputs, config.channel)  # fail fast, before Prefect starts
+        sources = discover_sources(config.inputs, config.channel)  # fail fast, before Prefect starts
     except InputError as err:
         raise UsageError(str(err)) from None
     try:
         Store(config.out).check_writable()
     except StoreError as err:
         raise UsageError(str(err)) from None
+    if not sources:
+        print("nothing new (no input files)")
+        return 0
     if args.dask_address or args.dask_local:
         summary, dask = _run_on_dask(config, args)
     else:
@@ -72,7 +76,25 @@ def run(args: argparse.Namespace) -> int:
     print(format_summary(summary, seconds))
     if dask:
         print(f"dask         {dask.describe()}")
-    return 0
+    return exit_status(summary)
+
+
+def exit_status(summary: dict) -> int:
+    """1 when every input this run recorded was rejected (the rejections are recorded)."""
+    by_status = summary["files_by_status"]
+    return 1 if by_status["rejected"] and not by_status["ok"] and not by_status["skipped"] else 0
+
+
+def _time_zone(name: str | None) -> str | None:
+    if name is None:
+        return None
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UsageError(f"--export-tz {name!r} is not a time zone name (such as Europe/Moscow)") from None
+    return name
 
 
 def _run_on_dask(config, args: argparse.Namespace):
@@ -101,6 +123,10 @@ def _run_on_dask(config, args: argparse.Namespace):
 
 
 def format_summary(s: dict, seconds: float) -> str:
+    if s.get("nothing_new"):
+        statuses = ", ".join(f"{n} {status}" for status, n in s["files_by_status"].items() if n)
+        problems = [f"{status:12} {name}: {error}" for name, status, error in s["problems"]]
+        return "\n".join([f"nothing new ({s['files']} files: {statuses})" if s["files"] else "nothing new", *problems])
     languages = ", ".join(f"{lang} {n}" for lang, n in s["languages"].items()) or "none"
     statuses = ", ".join(f"{n} {status}" for status, n in s["files_by_status"].items() if n)
     lines = [
@@ -112,6 +138,7 @@ def format_summary(s: dict, seconds: float) -> str:
             if any(s["not_posts"].values()) else []
         ),
         f"posts        {s['posts']} new, {s['total_posts']} in the dataset",
+        f"messages     {s['messages']} in {s['channels']} channels in the dataset ({s['edits']} new edits)",
         f"languages    {languages}",
         f"written to   {s['out']} in {seconds:.1f} s (run {s['run_id']})",
     ]
@@ -227,7 +254,11 @@ def parser() -> argparse.ArgumentParser:
     p = commands.add_parser("run", help="ingest dumps into Parquet tables")
     p.add_argument("paths", nargs="*", metavar="PATH", help="files, folders or globs (default: data/raw)")
     p.add_argument("--out", default="data/corpus", help="output folder (default: data/corpus)")
-    p.add_argument("--channel", help="channel name (default: each file's folder name)")
+    p.add_argument("--channel", help="channel name for captures and exports (default: a capture's folder "
+                                      "name, an export's title; a saved page's username always wins)")
+    p.add_argument("--export-tz", metavar="ZONE",
+                   help="time zone of Desktop HTML exports whose dates have none, e.g. Europe/Moscow "
+                        "(default: read as UTC, with a warning)")
     p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                    help="wait this long for another run writing to --out (default: don't wait)")
     p.add_argument("--batch-mb", type=float, default=Config.batch_bytes / 2**20, metavar="MB",

@@ -12,6 +12,8 @@ class Config:
     inputs: tuple[str, ...] = ("data/raw",)
     out: Path = Path("data/corpus")
     channel: str | None = None
+    # The time zone of Desktop HTML exports whose dates carry none (an IANA name).
+    export_tz: str | None = None
     # Splitter: how many lines one copy of a doubled body may lack against the other.
     max_copy_misses: int = 2
     # Language tagging: fewer letters than this and the text is `und`.

@@ -57,11 +57,13 @@ class Store:
         snapshot = self.current()
         return sorted((snapshot / table).glob("*.parquet")) if snapshot else []
 
-    def scan(self, table: str, columns: list[str] | None = None) -> pl.DataFrame | None:
+    def scan(self, table: str, columns: list[str] | None = None, schema: dict | None = None) -> pl.DataFrame | None:
+        """A table's rows, or None before its first file. With `schema`, files written
+        before a column was added read it as nulls."""
         files = self.files(table)
         if not files:
             return None
-        frame = pl.scan_parquet(files)
+        frame = pl.scan_parquet(files, schema=schema, missing_columns="insert") if schema else pl.scan_parquet(files)
         return (frame.select(columns) if columns else frame).collect()
 
     # Writing ---------------------------------------------------------------------
@@ -110,28 +112,36 @@ class Store:
         new_rows: dict[str, pl.DataFrame],
         run_id: str,
         rows_per_file: int,
-        updates: dict[str, tuple[str, pl.DataFrame]] | None = None,
+        updates: dict[str, tuple[list[str], pl.DataFrame]] | None = None,
         parts: dict[str, list[Path]] | None = None,
+        replaced: dict[str, pl.DataFrame] | None = None,
     ) -> Path:
         """A new snapshot: the current files plus `new_rows` and `parts` (Parquet files,
         moved in as they are, empty ones left out) as this run's files.
 
-        `updates` maps a table to (key column, rows): the files holding those keys are
-        rewritten with the rows' non-null values (copy on write; other files are shared
-        with the previous snapshot). A run that changes nothing keeps the snapshot."""
+        `updates` maps a table to (key columns, rows): the files holding those keys are
+        rewritten with the rows' values (copy on write; other files are shared with the
+        previous snapshot). `replaced` tables are written anew, whole. A run that changes
+        nothing keeps the snapshot."""
         updates = {t: u for t, u in (updates or {}).items() if u[1].height}
         parts = parts or {}
+        replaced = {t: frame for t, frame in (replaced or {}).items() if not self._holds(t, frame)}
         previous = self.current()
-        if previous and not updates and not any(frame.height for frame in new_rows.values()) and not any(
-            _rows(p) for paths in parts.values() for p in paths
-        ):
+        if previous and not updates and not replaced and not any(frame.height for frame in new_rows.values()) \
+                and not any(_rows(p) for paths in parts.values() for p in paths):
             return previous
         staging = self.home / f"staging-{run_id}"
         staging.mkdir(parents=True)
-        tables = set(new_rows) | set(parts) | ({p.name for p in previous.iterdir() if p.is_dir()} if previous else set())
+        tables = set(new_rows) | set(parts) | set(replaced) | (
+            {p.name for p in previous.iterdir() if p.is_dir()} if previous else set()
+        )
         for table in sorted(tables):
             folder = staging / table
             folder.mkdir()
+            if table in replaced:
+                self._write(replaced[table], folder, f"{run_id}-", rows_per_file, first=True)
+                fsync_path(folder)
+                continue
             rewritten = self._rewrite(table, *updates[table], folder, run_id) if table in updates else set()
             for old in self.files(table):
                 if old not in rewritten:
@@ -149,16 +159,22 @@ class Store:
         self._prune()
         return snapshot
 
-    def _rewrite(self, table: str, key: str, rows: pl.DataFrame, folder: Path, run_id: str) -> set[Path]:
+    def _holds(self, table: str, frame: pl.DataFrame) -> bool:
+        """Whether the current snapshot's `table` has exactly these rows already."""
+        files = self.files(table)
+        return bool(files) and pl.read_parquet(files).equals(frame)
+
+    def _rewrite(self, table: str, keys: list[str], rows: pl.DataFrame, folder: Path, run_id: str) -> set[Path]:
         """Write updated copies of the files that hold `rows`' keys; returns the originals."""
         files = self.files(table)
         holding = (
-            pl.scan_parquet(files, include_file_paths="file")
-            .filter(pl.col(key).is_in(rows[key].implode()))
+            pl.scan_parquet(files, include_file_paths="file").select(*keys, "file")
+            .join(rows.lazy().select(keys), on=keys, how="semi")
             .select("file").unique().collect()["file"].sort().to_list()
         )
         for number, name in enumerate(holding):
-            updated = pl.read_parquet(name).update(rows, on=key, how="left")
+            # include_nulls: a later sighting can clear a value (a caption removed).
+            updated = pl.read_parquet(name).update(rows, on=keys, how="left", include_nulls=True)
             self._write(updated, folder, f"{run_id}-u{number:05d}-", 1 << 62, first=True)
         return {Path(name) for name in holding}
 

@@ -1,0 +1,209 @@
+"""Messages and channels from sightings: every message once, as the channel published it.
+
+A sighting is one occurrence row without its text: a message (or a capture's post) as
+one source showed it. Everything here is a pure function of the set of sightings, so
+the tables do not depend on how files were split into runs:
+
+- `channel_keys`: one key per channel, whatever the format called it;
+- `message_rows`: one row per message; a text capture's sighting joins the message of
+  its channel whose text it shows, else it is a capture-only row (no message_id);
+- `edit_pairs`: a message seen with several texts, earlier text → later text;
+- `post_fields`: the fields a post takes from its sightings.
+
+Sightings are ordered by when their source was captured (`captured_at`), then by
+content hash and position, never by file name or run.
+"""
+from __future__ import annotations
+
+import polars as pl
+
+from tasks.collapse_copies import REACTION
+
+UTC = pl.Datetime("us", "UTC")
+IDENTITY = ["channel_given", "channel_username", "channel_title", "channel_numeric_id"]
+# The columns of an occurrence that messages, channels and posts' fields are made of.
+SIGHTING_COLUMNS = [
+    "source_sha256", "position", "post_id", *IDENTITY, "message_id", "date", "edited_at", "views", "reactions",
+    "forwarded_from", "forwarded_from_id", "reply_to_message_id", "author", "media_type", "media",
+]
+SIGHTING_ORDER = ["captured_at", "source_sha256", "position"]
+# A message's versions: the unedited text first, then by edit time, then by capture.
+VERSION_ORDER = [pl.col("edited_at").is_not_null(), "edited_at", *SIGHTING_ORDER]
+# Two sources are one channel when they show this many of the same own messages (same
+# id, same text), or all of theirs when they have fewer.
+SHARED_MESSAGES = 2
+KEY_RANKS = (("channel_username", 0), ("channel_given", 1), ("channel_title", 2), ("channel_numeric_id", 3))
+
+
+def channel_keys(sightings: pl.DataFrame) -> pl.DataFrame:
+    """Each distinct identity (IDENTITY columns) → `channel`, its channel's key.
+
+    Identities are one channel when they share a username (case-insensitive), a numeric
+    id, a given name (`--channel` or a capture's folder), or their own messages (not
+    forwards) with the same id and text. The key is the group's username, else a given
+    name, else a title, else the numeric id; the smallest where there are several.
+    """
+    nodes = (
+        sightings.select(IDENTITY).unique()
+        .sort(IDENTITY, nulls_last=True)
+        .with_columns(node=pl.int_range(pl.len(), dtype=pl.Int64), username=pl.col("channel_username").str.to_lowercase())
+    )
+    if nodes.height == 0:
+        return nodes.drop("node", "username").with_columns(channel=pl.lit(None, pl.Utf8))
+    edges = [_same_value_edges(nodes, column) for column in ("username", "channel_numeric_id", "channel_given")]
+    edges.append(_shared_message_edges(sightings, nodes))
+    nodes = nodes.with_columns(group=pl.Series(_components(nodes.height, pl.concat(edges)), dtype=pl.Int64))
+    candidates = pl.concat([
+        nodes.select("group", rank=pl.lit(rank), name=pl.col(column).cast(pl.Utf8) if column != "channel_username"
+                     else pl.col("username"))
+        for column, rank in KEY_RANKS
+    ]).drop_nulls("name").filter(pl.col("name") != "")
+    keys = (
+        candidates.sort("rank", "name")
+        .group_by("group", maintain_order=True).agg(channel=pl.col("name").first())
+    )
+    return (
+        nodes.join(keys, on="group", how="left")
+        .select(*IDENTITY, pl.col("channel").fill_null("unknown"))
+    )
+
+
+def _same_value_edges(nodes: pl.DataFrame, column: str) -> pl.DataFrame:
+    valued = nodes.drop_nulls(column).select("node", column)
+    return valued.join(valued, on=column, suffix="_b").filter(pl.col("node") < pl.col("node_b")).select(
+        a="node", b="node_b"
+    )
+
+
+def _shared_message_edges(sightings: pl.DataFrame, nodes: pl.DataFrame) -> pl.DataFrame:
+    own = (
+        sightings.filter(pl.col("message_id").is_not_null() & pl.col("post_id").is_not_null()
+                         & pl.col("forwarded_from").is_null())
+        .join(nodes.select(*IDENTITY, "node"), on=IDENTITY, nulls_equal=True)
+        .select("node", "message_id", "post_id").unique()
+    )
+    sizes = own.group_by("node").agg(n=pl.len())
+    pairs = (
+        own.join(own, on=["message_id", "post_id"], suffix="_b")
+        .filter(pl.col("node") < pl.col("node_b"))
+        .group_by("node", "node_b").agg(shared=pl.len())
+        .join(sizes, on="node").join(sizes, left_on="node_b", right_on="node", suffix="_b")
+    )
+    needed = pl.min_horizontal(pl.lit(SHARED_MESSAGES, pl.UInt32), "n", "n_b")
+    return pairs.filter(pl.col("shared") >= needed).select(a="node", b="node_b")
+
+
+def _components(n: int, edges: pl.DataFrame) -> list[int]:
+    """Connected components (union-find over integers): each node → its smallest node."""
+    parent = list(range(n))
+
+    def root(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in edges.iter_rows():
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return [root(x) for x in range(n)]
+
+
+def with_channel_keys(sightings: pl.DataFrame, keys: pl.DataFrame) -> pl.DataFrame:
+    return sightings.drop("channel", strict=False).join(
+        keys, on=IDENTITY, how="left", nulls_equal=True, maintain_order="left"
+    )
+
+
+def _last(column: str, order) -> pl.Expr:
+    """The value of the latest sighting (by `order`) that shows one."""
+    return pl.col(column).sort_by(order).drop_nulls().last()
+
+
+def message_rows(sightings: pl.DataFrame) -> pl.DataFrame:
+    """One row per message: (channel, message_id), or (channel, post_id) for a text only
+    text captures saw. Needs `channel` and `captured_at` on every sighting."""
+    with_id = sightings.filter(pl.col("message_id").is_not_null())
+    texts = with_id.drop_nulls("post_id").select("channel", "post_id", "message_id").unique()
+    # A capture's text that is a version of exactly one message of its channel is a
+    # sighting of that message; one shared by several messages ("." posted twice) is
+    # counted toward none, and never becomes a capture-only row.
+    owners = texts.group_by("channel", "post_id").agg(owner=pl.col("message_id").first(), n=pl.len())
+    captures = (
+        sightings.filter(pl.col("message_id").is_null() & pl.col("post_id").is_not_null())
+        .join(owners, on=["channel", "post_id"], how="left")
+        .filter(pl.col("n").is_null() | (pl.col("n") == 1))
+        .with_columns(message_id=pl.col("owner")).drop("owner", "n")
+    )
+    rows = pl.concat([with_id, captures], how="vertical_relaxed").with_columns(
+        capture_text=pl.when(pl.col("message_id").is_null()).then(pl.col("post_id"))
+    )
+    non_empty = pl.when(pl.col("reactions").list.len() > 0).then(pl.col("reactions"))
+    messages = rows.with_columns(shown_reactions=non_empty).group_by("channel", "message_id", "capture_text").agg(
+        post_id=pl.col("post_id").sort_by(VERSION_ORDER).last(),
+        versions=pl.col("post_id").sort_by(VERSION_ORDER).drop_nulls().unique(maintain_order=True),
+        date=pl.col("date").min(),
+        edited_at=pl.col("edited_at").max(),
+        views=_last("views", SIGHTING_ORDER),
+        reactions=_last("shown_reactions", SIGHTING_ORDER),
+        forwarded_from=_last("forwarded_from", SIGHTING_ORDER),
+        forwarded_from_id=_last("forwarded_from_id", SIGHTING_ORDER),
+        reply_to_message_id=_last("reply_to_message_id", SIGHTING_ORDER),
+        author=_last("author", SIGHTING_ORDER),
+        media_type=_last("media_type", SIGHTING_ORDER),
+        media=_last("media", SIGHTING_ORDER),
+        n_sightings=pl.len().cast(pl.Int64),
+        first_seen_at=pl.col("captured_at").min(),
+        last_seen_at=pl.col("captured_at").max(),
+    )
+    return messages.with_columns(
+        reactions=pl.col("reactions").fill_null(pl.lit([], pl.List(REACTION))),
+        n_versions=pl.col("versions").list.len().cast(pl.Int64),
+    ).drop("capture_text").sort("channel", "message_id", "post_id", nulls_last=True)
+
+
+def edit_pairs(messages: pl.DataFrame) -> pl.DataFrame:
+    """A message's consecutive versions: (earlier text, later text)."""
+    versions = (
+        messages.filter(pl.col("n_versions") > 1)
+        .select(earlier=pl.col("versions").list.slice(0, pl.col("n_versions") - 1),
+                later=pl.col("versions").list.slice(1))
+        .explode("earlier", "later")
+    )
+    return versions.select(post_id="earlier", other_post_id="later").unique(maintain_order=True)
+
+
+def post_fields(sightings: pl.DataFrame) -> pl.DataFrame:
+    """Per post_id: channel, forwarded source and media of its earliest sighting; the id
+    and date of its first message (earliest date, then lowest id); views and reactions
+    of the latest sighting that shows them; the latest edit time."""
+    with_text = sightings.filter(pl.col("post_id").is_not_null()).with_columns(
+        shown_reactions=pl.when(pl.col("reactions").list.len() > 0).then(pl.col("reactions"))
+    )
+    first_message = [pl.col("date").is_null(), "date", "message_id", *SIGHTING_ORDER]
+    return with_text.group_by("post_id").agg(
+        *[pl.col(c).sort_by(SIGHTING_ORDER).first() for c in ("channel", "forwarded_from", "media", "media_type")],
+        message_id=pl.col("message_id").sort_by(first_message).first(),
+        date=pl.col("date").sort_by(first_message).first(),
+        edited_at=pl.col("edited_at").max(),
+        views=_last("views", SIGHTING_ORDER),
+        reactions=_last("shown_reactions", SIGHTING_ORDER).fill_null(pl.lit([], pl.List(REACTION))),
+    )
+
+
+def channel_rows(sightings: pl.DataFrame, keys: pl.DataFrame) -> pl.DataFrame:
+    """One row per channel key: its username, latest title, numeric id, the names it was
+    given, when it was first and last captured, and its messages' date range."""
+    named = with_channel_keys(sightings, keys)
+    return named.group_by("channel").agg(
+        username=pl.col("channel_username").str.to_lowercase().drop_nulls().min(),
+        title=_last("channel_title", SIGHTING_ORDER),
+        numeric_id=pl.col("channel_numeric_id").drop_nulls().min(),
+        names=pl.concat_list(pl.col("channel_given"), pl.col("channel_title"), pl.col("channel_username"))
+        .explode().drop_nulls().unique().sort(),
+        first_seen_at=pl.col("captured_at").min(),
+        last_seen_at=pl.col("captured_at").max(),
+        first_message_date=pl.col("date").min(),
+        last_message_date=pl.col("date").max(),
+    ).sort("channel")
