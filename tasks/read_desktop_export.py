@@ -207,14 +207,17 @@ def _message_row(block: LexborNode, previous: dict | None) -> dict:
 
 
 def _check_zone(export_tz: str | None) -> None:
+    """Polars converts the dates, so its zone database is the one that must know the name
+    (an empty name would silently mean "no zone")."""
     if export_tz is None:
         return
     try:
-        if not export_tz.strip():
-            raise pl.exceptions.ComputeError("empty")
         pl.Series([0], dtype=pl.Datetime("us")).dt.replace_time_zone(export_tz)
+        known = bool(export_tz.strip())
     except pl.exceptions.PolarsError:
-        raise ValueError(f"unknown time zone {export_tz!r}: give an IANA name such as Europe/Moscow") from None
+        known = False
+    if not known:
+        raise ValueError(f"unknown time zone {export_tz!r}: give an IANA name such as Europe/Moscow")
 
 
 def _utc_dates(titles: pl.Expr, export_tz: str | None) -> pl.Expr:
