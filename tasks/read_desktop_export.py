@@ -63,6 +63,7 @@ MEDIA_BOX_TITLES = {
 BLOCK_TAGS = frozenset({"blockquote", "pre", "div", "p"})
 # HTML white space; a no-break space is text and stays.
 HTML_SPACE = re.compile(r"[ \t\n\r\f]+")
+SPACE_RUN = re.compile(r" {2,}")
 REPLY_TARGET = re.compile(r"go_to_message(\d+)")
 DATE_TITLE = re.compile(r"^\s*(\d{2}\.\d{2}\.\d{4} \d{2}:\d{2}:\d{2})(?: UTC([+-]\d{2}:\d{2}))?\s*$")
 VIA_BOT = re.compile(r" via @\w+$")
@@ -80,8 +81,9 @@ def rendered_text(node: LexborNode | None) -> str:
         return ""
     parts: list[str] = []
     _render(node, parts)
+    # Runs also form across tags ("<b>word </b> next"): collapse once the line is whole.
     lines = "".join(parts).split("\n")
-    return "\n".join(line.strip(" ") for line in lines).strip("\n")
+    return "\n".join(SPACE_RUN.sub(" ", line).strip(" ") for line in lines).strip("\n")
 
 
 def _render(node: LexborNode, parts: list[str]) -> None:
@@ -205,14 +207,17 @@ def _message_row(block: LexborNode, previous: dict | None) -> dict:
 
 
 def _check_zone(export_tz: str | None) -> None:
+    """Polars converts the dates, so its zone database is the one that must know the name
+    (an empty name would silently mean "no zone")."""
     if export_tz is None:
         return
     try:
-        if not export_tz.strip():
-            raise pl.exceptions.ComputeError("empty")
         pl.Series([0], dtype=pl.Datetime("us")).dt.replace_time_zone(export_tz)
+        known = bool(export_tz.strip())
     except pl.exceptions.PolarsError:
-        raise ValueError(f"unknown time zone {export_tz!r}: give an IANA name such as Europe/Moscow") from None
+        known = False
+    if not known:
+        raise ValueError(f"unknown time zone {export_tz!r}: give an IANA name such as Europe/Moscow")
 
 
 def _utc_dates(titles: pl.Expr, export_tz: str | None) -> pl.Expr:
