@@ -254,7 +254,7 @@ def sightings(batches: list[Batch], work: Path, store: Store) -> dict[str, Path]
     everything = with_channel_keys(everything, keys)
     run = everything.filter(pl.col("batch").is_not_null())
     known = store.scan("posts", POST_FIELDS, schema=dtypes("posts"))
-    flags = mark_duplicates(run.select("batch", "row", "post_id", "source_file", "position", "channel"), known)
+    flags = mark_duplicates(run.select("batch", "row", "post_id", *SIGHTING_ORDER, "channel"), known)
     first = flags.filter(~pl.col("is_duplicate") & pl.col("post_id").is_not_null())
     fields = post_fields(everything).select(POST_FIELDS)
     messages = message_rows(everything)

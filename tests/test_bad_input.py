@@ -23,7 +23,8 @@ def bad_inbox_run(tmp_path_factory):
     lines = SEED_000.split(b"\n")
     lines[2] = lines[2][:20] + b"\xff\xfe" + lines[2][20:]
     (inbox / "glitch.txt").write_bytes(b"\n".join(lines))
-    (inbox / "long_line.txt").write_bytes(b"word " * 10_000_000)  # one 50 MB line
+    # A post whose body is one 25 MB line (doubled, as a capture shows it).
+    (inbox / "long_line.txt").write_bytes(b"Title\n" + (b"word " * 5_000_000 + b"\n") * 2)
     # The page ends inside the last post's second copy.
     (inbox / "truncated.txt").write_bytes(b"\n".join(SEED_001.split(b"\n")[:315]))
     (inbox / "loop_a.txt").symlink_to(inbox / "loop_b.txt")
@@ -70,7 +71,7 @@ def test_no_good_post_is_lost(bad_inbox_run):
     assert truncated.height == 13 and truncated["truncated"].to_list() == [False] * 12 + [True]
     assert truncated["line_end"][-1] == 315
     long_post = occurrences.filter(pl.col("file") == "long_line.txt").join(posts, on="post_id")
-    assert long_post["n_chars"].to_list() == [49_999_999]
+    assert long_post["n_chars"].to_list() == [len("Title\n") + 24_999_999]
     assert tgcorpus("validate", str(out)).returncode == 0
 
 

@@ -138,7 +138,8 @@ def format_summary(s: dict, seconds: float) -> str:
             if any(s["not_posts"].values()) else []
         ),
         f"posts        {s['posts']} new, {s['total_posts']} in the dataset",
-        f"messages     {s['messages']} in {s['channels']} channels in the dataset ({s['edits']} new edits)",
+        f"messages     {s['messages']} in {s['channels']} channel{'s' * (s['channels'] != 1)} in the dataset"
+        f" ({s['edits']} new edits)",
         f"languages    {languages}",
         f"written to   {s['out']} in {seconds:.1f} s (run {s['run_id']})",
     ]

@@ -28,7 +28,7 @@ def dataset_problems(out: Path) -> list[str]:
     if posts["post_id"].is_duplicated().any():
         problems.append(f"posts: {posts['post_id'].is_duplicated().sum()} rows share a post_id")
     for child in ("occurrences", "paragraphs"):
-        orphans = tables[child].join(posts, on="post_id", how="anti")["post_id"].unique()
+        orphans = tables[child].drop_nulls("post_id").join(posts, on="post_id", how="anti")["post_id"].unique()
         if orphans.len():
             problems.append(f"{child}: {orphans.len()} post_id not in posts, e.g. {orphans[0]}")
     spans = pl.concat(

@@ -1,0 +1,182 @@
+"""Every message once, as the channel published it: the messages and channels tables,
+edits as versions, metadata of the latest sighting, and tables that do not depend on
+how the files were split into runs.
+
+The fixtures (tests/fixtures/channel) are one made-up channel: two Desktop JSON
+exports taken months apart (message 101 edited in between, reactions grown, messages
+107 and 108 new), a saved t.me/s page with two of its messages and view counts, and a
+text capture in a folder named after the channel's username.
+"""
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from conftest import ROOT, read_table, tgcorpus
+from flows.ingest import ingest
+from tgcorpus.config import Config
+
+FIXTURES = ROOT / "tests" / "fixtures" / "channel"
+EARLY, LATE = FIXTURES / "export_2025-02" / "result.json", FIXTURES / "export_2025-05" / "result.json"
+PAGE, CAPTURE = FIXTURES / "saved_page" / "embassy_test.html", FIXTURES / "embassy_test" / "capture_001.txt"
+EVERYTHING = (EARLY, LATE, PAGE, CAPTURE)
+# Columns that name the run, and is_boilerplate (counted over the dataset as it stands).
+VOLATILE = ["run_id", "ingested_at", "is_boilerplate"]
+TABLES = ("messages", "channels", "posts", "occurrences", "paragraphs", "relations")
+
+
+def utc(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=timezone.utc)
+
+
+def run(out: Path, *inputs: Path, **options) -> dict:
+    return ingest(Config(inputs=tuple(str(p) for p in inputs), out=out, **options))
+
+
+def canonical(out: Path, table: str) -> pl.DataFrame:
+    frame = read_table(out, table).drop(VOLATILE, strict=False)
+    return frame.sort(frame.columns, nulls_last=True)
+
+
+@pytest.fixture(scope="module")
+def one_run(prefect_api, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("one") / "corpus"
+    summary = run(out, *EVERYTHING)
+    assert summary["files_by_status"]["ok"] == 4
+    return out
+
+
+@pytest.fixture(scope="module")
+def messages(one_run) -> dict[int | None, dict]:
+    rows = read_table(one_run, "messages").iter_rows(named=True)
+    return {row["message_id"]: row for row in rows}
+
+
+def test_two_runs_equal_one_run(prefect_api, one_run, tmp_path):
+    """The early export alone, then the rest (which names the channel by its username
+    and updates the early export's rows), equals one run over all of them."""
+    out = tmp_path / "corpus"
+    run(out, EARLY)
+    assert read_table(out, "channels")["channel"].to_list() == ["Посольство России в Тестии"]
+    run(out, LATE, PAGE, CAPTURE)
+    for table in TABLES:
+        assert canonical(out, table).equals(canonical(one_run, table)), table
+
+
+def test_one_row_per_message(messages):
+    # 101-108 but 105 (never posted) and the service message 100, plus the capture's
+    # post that no export or page has.
+    assert sorted(messages, key=lambda m: m or 0) == [None, 101, 102, 103, 104, 106, 107, 108]
+    assert {m["channel"] for m in messages.values()} == {"embassy_test"}
+    # Two messages with the same text are two rows with one post.
+    assert messages[102]["post_id"] == messages[103]["post_id"]
+    assert messages[102]["date"] == utc(2025, 1, 11, 9) and messages[103]["date"] == utc(2025, 1, 12, 9)
+    # A media-only message is a row without a post.
+    assert messages[104]["post_id"] is None and messages[104]["media_type"] == "photo"
+    assert messages[104]["n_versions"] == 0
+    assert messages[107]["reply_to_message_id"] == 106
+    assert messages[108]["forwarded_from"] == "МИД России 🇷🇺" and messages[108]["forwarded_from_id"] == 1113494813
+
+
+def test_capture_sightings_join_their_message(one_run, messages):
+    posts = read_table(one_run, "posts")
+    greeting = posts.filter(pl.col("text") == "Поздравляем коллег с Днём дипломатического работника!")
+    # Seen in both exports, on the page and in the capture: one message, four sightings.
+    assert messages[106]["post_id"] == greeting["post_id"].item()
+    assert messages[106]["n_sightings"] == 4
+    capture_only = messages[None]
+    assert capture_only["n_sightings"] == 1 and capture_only["views"] == 1100
+    assert posts.filter(pl.col("post_id") == capture_only["post_id"])["text"].item() == (
+        "Приём документов временно приостановлен.\nПодробности на сайте посольства."
+    )
+
+
+def test_edits_are_versions(one_run, messages):
+    posts = read_table(one_run, "posts")
+    edited = messages[101]
+    assert edited["n_versions"] == 2 and edited["edited_at"] == utc(2025, 1, 10, 12)
+    text_of = dict(posts.select("post_id", "text").iter_rows())
+    first, latest = edited["versions"]
+    assert text_of[first].endswith("двусторонних отношений.")
+    assert text_of[latest].endswith("двусторонних и региональных отношений.")
+    assert edited["post_id"] == latest
+    edits = read_table(one_run, "relations").filter(pl.col("kind") == "edit")
+    assert edits.select("post_id", "other_post_id", "score").rows() == [(first, latest, 1.0)]
+
+
+def test_mutable_metadata_follows_the_latest_sighting(one_run, messages):
+    # Reactions from the later export (the page, captured earlier, shows ❤ 20; the
+    # capture shows none).
+    assert messages[106]["reactions"] == [{"emoji": "❤", "count": 30}, {"emoji": "👍", "count": 12}]
+    assert messages[101]["reactions"] == [{"emoji": "👍", "count": 40}]
+    # Views: the page shows 1.5K; the capture, whose time is its file's (a clone's:
+    # now), shows 2.1K. The page's other message keeps the page's count.
+    assert messages[106]["views"] == 2100 and messages[107]["views"] == 800
+    posts = read_table(one_run, "posts").filter(pl.col("post_id") == messages[106]["post_id"])
+    assert posts["reactions"].item().to_list() == messages[106]["reactions"]
+    assert posts["views"].item() == 2100 and posts["message_id"].item() == 106
+
+
+def test_one_channel_one_key(one_run):
+    channels = read_table(one_run, "channels")
+    assert channels.height == 1
+    row = channels.row(0, named=True)
+    assert row["channel"] == "embassy_test" and row["username"] == "embassy_test"
+    assert row["title"] == "Посольство России в Тестии" and row["numeric_id"] == 1500000001
+    assert row["first_message_date"] == utc(2025, 1, 10, 9) and row["last_message_date"] == utc(2025, 5, 20, 9)
+    for table in ("posts", "occurrences"):
+        assert read_table(one_run, table)["channel"].unique().to_list() == ["embassy_test"], table
+    occurrences = read_table(one_run, "occurrences")
+    # What each source called the channel stays on its occurrences.
+    assert set(occurrences["channel_numeric_id"].drop_nulls()) == {1500000001}
+    assert set(occurrences["channel_given"].drop_nulls()) == {"embassy_test"}  # the capture's folder
+
+
+def test_dataset_validates(one_run):
+    result = tgcorpus("validate", str(one_run))
+    assert result.returncode == 0, result.stdout
+
+
+def test_repeated_content_in_one_run_is_skipped(prefect_api, tmp_path):
+    inbox = tmp_path / "inbox"
+    for folder in ("a", "b"):
+        (inbox / folder).mkdir(parents=True)
+        shutil.copy(EARLY, inbox / folder / "result.json")
+    out = tmp_path / "corpus"
+    summary = run(out, inbox)
+    assert summary["files_by_status"]["ok"] == 1 and summary["files_by_status"]["skipped"] == 1
+    sources = read_table(out, "sources").sort("source_file")
+    assert sources["status"].to_list() == ["ok", "skipped"]
+    assert sources["error"][1].startswith("same content as ") and sources["error"][1].endswith("a/result.json, in this run")
+    assert read_table(out, "occurrences")["source_file"].str.ends_with("a/result.json").all()
+    assert read_table(out, "messages").height == 5
+
+
+def test_plain_text_without_post_structure_is_rejected(prefect_api, tmp_path):
+    out = tmp_path / "corpus"
+    summary = run(out, FIXTURES / "SOURCES.txt", CAPTURE)
+    sources = {Path(r["source_file"]).name: r for r in read_table(out, "sources").iter_rows(named=True)}
+    assert sources["SOURCES.txt"]["status"] == "rejected"
+    assert sources["SOURCES.txt"]["error"].startswith("no post structure")
+    assert sources["capture_001.txt"]["status"] == "ok"
+    assert summary["occurrences"] == 2 and read_table(out, "rejects").height == 0
+
+
+def test_exit_statuses(tmp_path):
+    empty = tmp_path / "inbox"
+    empty.mkdir()
+    (empty / ".capture.txt.part").write_text("still being copied")
+    out = tmp_path / "corpus"
+    idle = tgcorpus("run", str(empty), "--out", str(out))
+    assert (idle.returncode, idle.stdout.strip(), idle.stderr) == (0, "nothing new (no input files)", "")
+    assert not out.exists()
+    stray = tgcorpus("run", str(FIXTURES / "SOURCES.txt"), "--out", str(out))
+    assert stray.returncode == 1, stray.stderr
+    assert "rejected     tests/fixtures/channel/SOURCES.txt: no post structure" in stray.stdout
+    assert read_table(out, "sources")["status"].to_list() == ["rejected"]  # recorded all the same
+    again = tgcorpus("run", str(EARLY), "--out", str(out))
+    assert again.returncode == 0 and "messages     5 in 1 channel in the dataset" in again.stdout
+    rerun = tgcorpus("run", str(EARLY), "--out", str(out))
+    assert rerun.returncode == 0 and rerun.stdout.startswith("nothing new (1 files: 1 unchanged)")
