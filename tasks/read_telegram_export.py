@@ -18,7 +18,8 @@ from pathlib import Path
 import ijson
 import polars as pl
 
-from tasks.collapse_copies import HASHTAG, REACTION, post_ids
+from tasks.collapse_copies import REACTION, post_ids
+from tasks.entities import hashtags_of
 from tasks.read_source import NotADump
 
 CHANNEL_TYPES = frozenset({"public_channel", "private_channel"})
@@ -129,9 +130,7 @@ def posts_frame(raw: pl.DataFrame, source_name: str) -> tuple[pl.DataFrame, int]
         post_id=ids,
         channel=pl.coalesce("channel_username", "channel_title"),
         title=pl.col("text").str.split("\n").list.first(),
-        hashtags=pl.coalesce(
-            "entity_hashtags", pl.col("text").fill_null("").str.extract_all(HASHTAG)
-        ).list.unique(maintain_order=True),
+        hashtags=pl.coalesce("entity_hashtags", hashtags_of(pl.col("text"))).list.unique(maintain_order=True),
         links=pl.col("links").fill_null(pl.lit([], LINKS)),
         mentions=pl.col("mentions").fill_null(pl.lit([], LINKS)),
         truncated=pl.lit(False),
