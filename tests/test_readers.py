@@ -18,6 +18,7 @@ import pytest
 
 from tasks.read_source import NotADump
 from tasks.read_telegram_export import MEDIA_TYPES, OUTPUT_SCHEMA, read_telegram_export
+from tasks.read_web_page import read_web_page
 
 FIXTURES = Path(__file__).parent / "fixtures" / "formats"
 
@@ -166,3 +167,70 @@ def test_cut_before_any_complete_message_is_not_a_dump(tmp_path):
     path.write_bytes(CUT_FIXTURE[:CUT_FIXTURE.index(b'"action"')])
     with pytest.raises(NotADump, match="not a valid JSON export"):
         read_telegram_export(path, "cut.json")
+
+
+# --- saved t.me/s page ----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def fragments():
+    return read_web_page(FIXTURES / "tme_fragments_page.html", "tme_fragments_page.html")
+
+
+def test_page_counts_and_identity(fragments):
+    posts, counts = fragments
+    assert posts.schema == pl.Schema(OUTPUT_SCHEMA)
+    assert counts == {"messages": 7, "service": 1, "empty": 2, "edited": 0, "posts": 4}
+    assert posts["message_id"].to_list() == [939, 940, 941, 942, 943, 944]
+    assert posts["channel_username"].unique().to_list() == ["oper_goblin"]
+    assert posts["channel_title"].unique().to_list() == ["Tynu40k Goblina (oper.ru)"]
+
+
+def test_page_text_reads_as_the_browser_shows_it(fragments):
+    rows = by_id(fragments[0])
+    # source indentation and raw newlines are one space; <br> breaks; a blank line goes
+    assert rows[939]["text"] == (
+        "Обсудили:\n- Сталина не забыть\n- Плохие фильмы\nСлушайте: @kakberadio\nПишите нам: @kakberadiobot"
+    )
+    assert rows[939]["forwarded_from"] == "Спортивный Екб"
+    assert rows[943]["text"] == (
+        "Ночью над Белгородом сбили 3 беспилотника\n"
+        "Подробнее: https://vnnews.ru/belgorod/, репортаж и снова https://vnnews.ru/belgorod/\n"
+        "Пишите: news@oper.ru\n#Белгород #Беспилотники\n@anna_news"
+    )
+    # <script> content is no text anywhere
+    assert not fragments[0]["text"].drop_nulls().str.contains("фейк|nottag").any()
+
+
+def test_page_poll_media_and_signature(fragments):
+    rows = by_id(fragments[0])
+    assert rows[940]["text"] == "Как лучше?\nНесколько постов в день\nОдин пост в несколько дней"
+    assert rows[940]["media_type"] == rows[940]["media"] == "poll"
+    assert rows[939]["media_type"] == "voice_message"
+    # a placeholder keeps its sentence; the kind is the block's, else unknown
+    assert (rows[941]["media_type"], rows[941]["media"]) == ("video_message", "This media is not supported in your browser")
+    assert (rows[942]["media_type"], rows[942]["media"]) == ("sticker", "This media is not supported in your browser")
+    assert (rows[944]["media_type"], rows[944]["media"]) == ("unknown", "Media is too big")
+    assert rows[942]["author"] == "🅰️rkadiy Ivanov" and rows[939]["author"] is None
+    assert rows[941]["text"] is None and rows[942]["text"] is None
+
+
+def test_page_reply_links_mentions_hashtags(fragments):
+    reply = by_id(fragments[0])[943]
+    assert reply["reply_to_message_id"] == 939
+    # search links, mentions and mailto are no links
+    assert reply["links"] == ["https://vnnews.ru/belgorod/", "https://t.me/anna_news/46908"]
+    assert reply["mentions"] == ["@anna_news"]
+    assert reply["hashtags"] == ["#Белгород", "#Беспилотники"]
+    assert by_id(fragments[0])[939]["mentions"] == ["@kakberadio", "@kakberadiobot"]
+
+
+def test_page_with_only_service_messages_gives_no_rows(tmp_path):
+    """A new channel's first page: only "Channel created". No error: the flow decides."""
+    page = (FIXTURES / "tme_fragments_page.html").read_text(encoding="utf-8")
+    start, end = page.index("<section"), page.index("</section>")
+    service = page[page.index('<div class="tgme_widget_message_wrap'):page.index("</div></div>") + 12]
+    path = tmp_path / "service.html"
+    path.write_text(page[:start] + "<section>" + service + page[end:], encoding="utf-8")
+    posts, counts = read_web_page(path, "service.html")
+    assert posts.height == 0 and posts.schema == pl.Schema(OUTPUT_SCHEMA)
+    assert counts == {"messages": 1, "service": 1, "empty": 0, "edited": 0, "posts": 0}
