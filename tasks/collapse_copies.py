@@ -9,10 +9,10 @@ from __future__ import annotations
 import polars as pl
 import xxhash
 
+from tasks.entities import hashtags_of
 from tasks.split_posts import BODY_ROLES, COUNT, HEADER_PREFIX, REACTION_TOKEN, TIME_TOKEN, VIEWS_TOKEN
 
 REACTION = pl.Struct({"emoji": pl.Utf8, "count": pl.Int64})
-HASHTAG = r"#[\p{L}\p{N}_]+"
 
 
 def count_value(count: pl.Expr) -> pl.Expr:
@@ -109,7 +109,7 @@ def collapse_copies(split: pl.DataFrame) -> pl.DataFrame:
             text=pl.concat_list(pl.col("title"), pl.col("body")).list.join("\n"),
         )
         .with_columns(
-            hashtags=pl.col("text").str.extract_all(HASHTAG).list.unique(maintain_order=True),
+            hashtags=hashtags_of(pl.col("text")),
         )
         .sort(keys)
         .rename({"post": "position"})

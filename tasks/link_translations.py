@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 
 import polars as pl
 
+from tasks.entities import hashtags_of
+
 LINK_SCHEMA = {"rank": pl.UInt32, "rank_other": pl.UInt32, "post_id": pl.Utf8, "other_post_id": pl.Utf8,
                "score": pl.Float64}
 
@@ -32,7 +34,6 @@ DIGIT_GROUP = r"(\d)[ \u00a0\u202f',](\d{3})(?-u:\b)"  # ASCII \b: far faster
 NAME = r"\p{Lu}\p{Ll}{2,}"  # a capitalised word (or part of a hashtag); acronyms do not transliterate
 # The first word of a line or sentence is capitalised in any language: not a name.
 SENTENCE_START = r"(?m)(^|[\p{Ll}\d»\")][.!?…]\s+)[^\p{L}\p{N}\n]*\p{Lu}\p{Ll}+"
-HASHTAG = r"#[\p{L}\p{N}_]+"
 # Pictographs, dingbats, flags (regional indicators), ZWJ sequences and bullets.
 EMOJI = r"[\x{1F000}-\x{1FAFF}\x{2600}-\x{27BF}\x{2B00}-\x{2BFF}\x{203C}\x{2049}\x{2022}\x{200D}]+"
 STEM = 6  # letters of a name compared: inflection (Лаврова, Нижнем) changes the end
@@ -113,7 +114,7 @@ def post_features(posts: pl.DataFrame) -> pl.DataFrame:
             numbers=numbers(text),
             title_numbers=numbers(title),
             names=latin_words(text.str.replace_all(SENTENCE_START, "$1").str.extract_all(NAME).list.join(" ")),
-            hashtags=latin_words(text.str.extract_all(HASHTAG).list.join(" ")),
+            hashtags=latin_words(hashtags_of(text).list.join(" ")),
             emoji=text.str.extract_all(EMOJI),
             title_emoji=title.str.extract(rf"^({EMOJI})").fill_null(""),
             n_lines=text.str.count_matches("\n") + 1,

@@ -2,9 +2,12 @@
 
 Two shapes: one chat (`{"name", "type", "id", "messages": [...]}`) or a whole account
 (`{"personal_information", "contacts", ..., "chats": {"list": [...]},
-"left_chats": {"list": [...]}}`). Only channels become posts: in an account export
-the other chats are private conversations, so they are counted and never parsed.
-Channels left by the user (`left_chats`) are channels all the same.
+"left_chats": {"list": [...]}}`). A single-chat export is read whatever the chat
+(channel, group, personal chat: the user chose to export it). From an account export
+only channels are read: the other chats are private conversations, so they are
+counted and never parsed. Channels left by the user (`left_chats`) are channels all
+the same. Older exports have no `text_entities`: their entities are the objects
+inside a list-shaped `text`.
 
 Exports run to hundreds of MB, so the file is streamed with ijson: one message is
 held as a dict at a time, and rows are moved into Polars every `CHUNK_ROWS` messages.
@@ -18,20 +21,22 @@ from pathlib import Path
 import ijson
 import polars as pl
 
-from tasks.collapse_copies import HASHTAG, REACTION, post_ids
+from tasks.collapse_copies import REACTION, post_ids
+from tasks.entities import hashtags_of
 from tasks.read_source import NotADump
 
 CHANNEL_TYPES = frozenset({"public_channel", "private_channel"})
 CHAT_PREFIXES = ("", "chats.list.item", "left_chats.list.item")
-CHUNK_ROWS = 5_000
+CHUNK_ROWS = 2_000  # rows held as Python objects at a time (a row now carries three lists)
 ID_BATCH = 5_000  # post_ids turns its input into Python strings: feed it slices
 
-# The message fields a row needs; the rest (text_entities, buttons, ...) is skipped
-# unbuilt. text_entities is the same text again, read only when `text` is missing.
+# The message fields a row needs; the rest (buttons, file sizes, ...) is skipped unbuilt.
+# text_entities is the same text again, built only when `text` is missing.
 MESSAGE_KEYS = frozenset({
-    "id", "type", "date_unixtime", "edited_unixtime", "forwarded_from", "text",
-    "text_entities", "reactions", "views", "media_type", "photo", "file", "poll",
-    "location_information", "contact_information", "game_title", "invoice_information",
+    "id", "type", "date_unixtime", "edited_unixtime", "forwarded_from", "forwarded_from_id",
+    "reply_to_message_id", "author", "text", "text_entities", "reactions", "views", "media_type",
+    "photo", "file", "poll", "location_information", "contact_information", "game_title",
+    "invoice_information",
 })
 # Media without a media_type, by the field that marks it (first match wins).
 MEDIA_FIELDS = (
@@ -129,9 +134,7 @@ def posts_frame(raw: pl.DataFrame, source_name: str) -> tuple[pl.DataFrame, int]
         post_id=ids,
         channel=pl.coalesce("channel_username", "channel_title"),
         title=pl.col("text").str.split("\n").list.first(),
-        hashtags=pl.coalesce(
-            "entity_hashtags", pl.col("text").fill_null("").str.extract_all(HASHTAG)
-        ).list.unique(maintain_order=True),
+        hashtags=pl.coalesce("entity_hashtags", hashtags_of(pl.col("text"))).list.unique(maintain_order=True),
         links=pl.col("links").fill_null(pl.lit([], LINKS)),
         mentions=pl.col("mentions").fill_null(pl.lit([], LINKS)),
         truncated=pl.lit(False),
@@ -152,10 +155,42 @@ def flat_text(text) -> str:
     return "".join(part if isinstance(part, str) else str(part.get("text", "")) for part in text or ())
 
 
+def _entities(message: dict) -> list[dict] | None:
+    """The message's entity objects. A list-shaped `text` holds them among its strings
+    (`text_entities` repeats them, with the plain parts); a string `text` has none but
+    plain ones. None: no entity list at all (an older export's plain-string text)."""
+    text = message.get("text")
+    if isinstance(text, list):
+        return [part for part in text if isinstance(part, dict)]
+    if "text_entities" in message:
+        return message["text_entities"] or []  # None: left unbuilt after a string `text`
+    return None
+
+
+def _entity_values(entities: list[dict] | None, types: dict[str, str]) -> list[str] | None:
+    """In order and once each: per entity of a type in `types`, its field named there.
+    None when the message has no entity list."""
+    if entities is None:
+        return None
+    values = (str(e.get(types[e.get("type")]) or "") for e in entities if e.get("type") in types)
+    return list(dict.fromkeys(value for value in values if value))
+
+
+def _poll_text(poll: dict) -> str:
+    """What a reader sees of a poll: the question, then one option a line."""
+    return "\n".join([str(poll.get("question") or "")] + [str(a.get("text") or "") for a in poll.get("answers") or ()])
+
+
 def _media(message: dict) -> str | None:
     if message.get("media_type"):
         return str(message["media_type"])
     return next((label for field, label in MEDIA_FIELDS if field in message), None)
+
+
+def _peer_id(value) -> int | None:
+    """'channel1234' / 'user5678' → 1234 / 5678."""
+    digits = str(value or "").lstrip("abcdefghijklmnopqrstuvwxyz_")
+    return int(digits) if digits.isdigit() else None
 
 
 def _reactions(message: dict) -> list[dict]:
@@ -176,20 +211,25 @@ def _join(prefix: str, key: str) -> str:
 
 MESSAGE_ARRAYS = {_join(chat, "messages"): chat for chat in CHAT_PREFIXES}
 MESSAGE_PREFIXES = {_join(chat, "messages.item"): chat for chat in CHAT_PREFIXES}
-CHAT_FIELDS = {_join(chat, key): (chat, key) for chat in CHAT_PREFIXES for key in ("name", "type")}
+CHAT_FIELDS = {_join(chat, key): (chat, key) for chat in CHAT_PREFIXES for key in ("name", "type", "id")}
 
 
 class _Chat:
-    def __init__(self) -> None:
+    def __init__(self, in_account: bool) -> None:
+        self.in_account = in_account  # one of an account export's chats, not a chosen one
         self.name: str | None = None
         self.type: str | None = None
+        self.id: int | None = None
         self.has_messages = False
         self.counts = {"messages": 0, "service": 0}
         self.rows: list[pl.DataFrame] = []
 
     @property
-    def is_channel(self) -> bool | None:
-        return None if self.type is None else self.type in CHANNEL_TYPES
+    def is_read(self) -> bool:
+        """A single-chat export is read whatever the chat (the user chose to export it);
+        from an account export only channels: the rest are private conversations.
+        A chat whose type is not known yet (a cut export) counts as read."""
+        return not self.in_account or self.type is None or self.type in CHANNEL_TYPES
 
 
 class _Rows:
@@ -202,19 +242,33 @@ class _Rows:
     def clear(self) -> None:
         self.columns = {name: [] for name in RAW_SCHEMA}
 
-    def add(self, message: dict) -> None:
+    def add(self, message: dict, chat: _Chat) -> None:
         text = message.get("text")
         if text is None:
             text = message.get("text_entities")
+        raw_text = flat_text(text)
+        if isinstance(message.get("poll"), dict):
+            raw_text = "\n".join(filter(None, [raw_text, _poll_text(message["poll"])]))
         media = _media(message)
+        entities = _entities(message)
         values = {
+            "channel_title": chat.name,
+            "channel_numeric_id": chat.id,
             "message_id": message.get("id"),
             "date": _seconds(message.get("date_unixtime")),
             "edited_at": _seconds(message.get("edited_unixtime")),
             "forwarded_from": message.get("forwarded_from"),
-            "media_type": media,
+            "forwarded_from_id": _peer_id(message.get("forwarded_from_id")),
+            "reply_to_message_id": message.get("reply_to_message_id"),
+            "author": message.get("author"),
+            "media_type": None if media is None else media if media in MEDIA_TYPES else "unknown",
             "media": media,
-            "raw_text": flat_text(text),
+            "raw_text": raw_text,
+            # null only without an entity list: posts_frame then finds hashtags in the text
+            "entity_hashtags": _entity_values(entities, {"hashtag": "text"}),
+            "links": _entity_values(entities, {"link": "text", "text_link": "href"}),
+            # mention_name shows a person's name, not a username: not a mention
+            "mentions": _entity_values(entities, {"mention": "text"}),
             "reactions": _reactions(message),
             "views": message.get("views"),
         }
@@ -237,53 +291,74 @@ class _Rows:
         return frame
 
 
-def _stream_chats(events) -> list[_Chat]:
-    """Walk the parse events once; every object at a chat prefix is a candidate chat."""
-    chats: list[_Chat] = []
-    open_chats: dict[str, _Chat] = {}
-    rows, builder, message_prefix, skipping, chat = _Rows(), None, None, False, None
-    for prefix, event, value in events:
-        if builder is not None:  # inside a message: build only the fields we need
-            if prefix == message_prefix:
-                if event == "map_key":
-                    skipping = value not in MESSAGE_KEYS or (value == "text_entities" and "text" in builder.value)
-                    if skipping:
+class _Stream:
+    """One walk over the parse events; every object at a chat prefix is a candidate chat.
+    What was read stays here when the events break off (a cut export)."""
+
+    def __init__(self) -> None:
+        self.chats: list[_Chat] = []
+        self.open_chats: dict[str, _Chat] = {}
+        self.rows = _Rows()
+        self.chat: _Chat | None = None  # the chat whose messages are being read
+        self.last_id = None  # of the last complete message
+
+    def read(self, events) -> None:
+        builder, message_prefix, skipping = None, None, False
+        for prefix, event, value in events:
+            if builder is not None:  # inside a message: build only the fields we need
+                if prefix == message_prefix:
+                    if event == "map_key":
+                        # text_entities repeats `text`: left unbuilt when `text` came first
+                        skipping = value not in MESSAGE_KEYS or (value == "text_entities" and "text" in builder.value)
+                        if skipping:
+                            if value == "text_entities":
+                                builder.value[value] = None  # the message has an entity list
+                            continue
+                    elif event == "end_map":
+                        self._message(builder.value)
+                        builder = None
                         continue
-                elif event == "end_map":
-                    message = builder.value
-                    builder = None
-                    chat.counts["messages"] += 1
-                    if message.get("type") == "service":
-                        chat.counts["service"] += 1
-                    else:
-                        rows.add(message)
-                        if len(rows) >= CHUNK_ROWS:
-                            chat.rows.append(rows.flush())
+                elif skipping:
                     continue
-            elif skipping:
-                continue
-            builder.event(event, value)
-        elif event == "start_map" and prefix in MESSAGE_PREFIXES:
-            chat = open_chats[MESSAGE_PREFIXES[prefix]]
-            if chat.is_channel is False:
-                chat.counts["messages"] += 1  # a private chat: counted, never built
-                continue
-            builder, message_prefix, skipping = ijson.ObjectBuilder(), prefix, False
-            builder.event(event, value)
-        elif event == "start_map" and prefix in CHAT_PREFIXES:
-            open_chats[prefix] = _Chat()
-        elif event == "end_map" and prefix in CHAT_PREFIXES:
-            done = open_chats.pop(prefix)
-            if len(rows):
-                done.rows.append(rows.flush())
-            if done.has_messages:
-                chats.append(done)
-        elif event == "string" and prefix in CHAT_FIELDS:
-            owner, key = CHAT_FIELDS[prefix]
-            setattr(open_chats[owner], key, value)
-        elif event == "start_array" and prefix in MESSAGE_ARRAYS:
-            open_chats[MESSAGE_ARRAYS[prefix]].has_messages = True
-    return chats
+                builder.event(event, value)
+            elif event == "start_map" and prefix in MESSAGE_PREFIXES:
+                self.chat = self.open_chats[MESSAGE_PREFIXES[prefix]]
+                if not self.chat.is_read:
+                    self.chat.counts["messages"] += 1  # a private chat: counted, never built
+                    continue
+                builder, message_prefix, skipping = ijson.ObjectBuilder(), prefix, False
+                builder.event(event, value)
+            elif event == "start_map" and prefix in CHAT_PREFIXES:
+                self.open_chats[prefix] = _Chat(in_account=bool(prefix))
+            elif event == "end_map" and prefix in CHAT_PREFIXES:
+                self._close(self.open_chats.pop(prefix))
+            elif event in ("string", "number") and prefix in CHAT_FIELDS:
+                owner, key = CHAT_FIELDS[prefix]
+                setattr(self.open_chats[owner], key, value)
+            elif event == "start_array" and prefix in MESSAGE_ARRAYS:
+                self.open_chats[MESSAGE_ARRAYS[prefix]].has_messages = True
+
+    def _message(self, message: dict) -> None:
+        chat = self.chat
+        chat.counts["messages"] += 1
+        self.last_id = message.get("id")
+        if message.get("type") == "service":
+            chat.counts["service"] += 1
+            return
+        self.rows.add(message, chat)
+        if len(self.rows) >= CHUNK_ROWS:
+            chat.rows.append(self.rows.flush())
+
+    def _close(self, chat: _Chat) -> None:
+        if len(self.rows) and self.chat is chat:
+            chat.rows.append(self.rows.flush())
+        if chat.has_messages:
+            self.chats.append(chat)
+
+    def close_cut(self) -> None:
+        """The events broke off: keep the chats still open with their complete messages."""
+        for prefix in reversed(list(self.open_chats)):  # innermost first, as end_map would
+            self._close(self.open_chats.pop(prefix))
 
 
 def _events(file):
@@ -297,38 +372,62 @@ def _events(file):
 
 
 def read_telegram_export(path: Path, source_name: str) -> tuple[pl.DataFrame, dict]:
-    """A result.json → (one row per channel post, in file order; counts).
+    """A result.json → (one row per message of the chats read, in file order; counts).
 
-    Counts: chats (channels read), skipped_chats (other chat types), messages,
-    service, empty (no text: media-only and the like), posts.
-    Raises NotADump when the JSON is broken or holds no channel messages.
+    Counts: chats (chats read), skipped_chats (an account export's non-channel chats),
+    messages, service, empty (no text: media-only and the like), posts, warnings (one
+    line each: a cut export keeps its complete messages and says where it was cut).
+    Raises NotADump when the JSON is broken before any complete message, or holds no
+    messages to read.
     """
+    stream, warnings = _Stream(), []
     with open(path, "rb") as file:
         if file.read(3) != b"\xef\xbb\xbf":
             file.seek(0)
         try:
-            chats = _stream_chats(_events(file))
+            stream.read(_events(file))
         except (ijson.JSONError, UnicodeDecodeError, ValueError) as err:
             reason = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
-            raise NotADump(f"not a valid JSON export: {reason}") from None
+            if stream.last_id is None:
+                raise NotADump(f"not a valid JSON export: {reason}") from None
+            # ijson reads ahead in blocks: at a cut, it has read up to the end of the file
+            warnings.append(
+                f"export cut off at byte {file.tell()} of {path.stat().st_size} ({reason}): "
+                f"kept the messages up to id {stream.last_id}, the last complete one"
+            )
+            stream.close_cut()
+    chats = stream.chats
     if not chats:
         raise NotADump("JSON without Telegram messages (no chat with a messages list)")
-    channels = [chat for chat in chats if chat.is_channel is not False]
-    if not channels:
-        kinds = ", ".join(sorted({str(chat.type) for chat in chats}))
-        raise NotADump(f"export holds no channel (chat types: {kinds})")
-    raw = pl.concat(
-        [frame.with_columns(channel_title=pl.lit(chat.name, pl.Utf8)) for chat in channels for frame in chat.rows]
-        or [pl.DataFrame(schema=RAW_SCHEMA)],
-        how="vertical",
-    )
+    read = [chat for chat in chats if chat.is_read]
+    if not any(chat.counts["messages"] for chat in read):
+        raise NotADump(_nothing_to_read(chats))
+    raw = pl.concat([frame for chat in read for frame in chat.rows] or [pl.DataFrame(schema=RAW_SCHEMA)],
+                    how="vertical")
     posts, empty = posts_frame(raw, source_name)
     counts = {
-        "chats": len(channels),
-        "skipped_chats": len(chats) - len(channels),
-        "messages": sum(chat.counts["messages"] for chat in channels),
-        "service": sum(chat.counts["service"] for chat in channels),
+        "chats": len(read),
+        "skipped_chats": len(chats) - len(read),
+        "messages": sum(chat.counts["messages"] for chat in read),
+        "service": sum(chat.counts["service"] for chat in read),
         "empty": empty,
         "posts": posts.height - empty,
+        "warnings": warnings,
     }
     return posts, counts
+
+
+def _nothing_to_read(chats: list[_Chat]) -> str:
+    """Why an export gives no message: which chats it holds, which were not read."""
+    if not chats[0].in_account:
+        return f"{chats[0].type or 'chat'} export without messages"
+    empty_channels = sum(chat.is_read for chat in chats)
+    skipped: dict[str, list[int]] = {}
+    for chat in chats:
+        if not chat.is_read:
+            skipped.setdefault(str(chat.type), []).append(chat.counts["messages"])
+    parts = [f"{empty_channels} channel{'s' * (empty_channels != 1)} with no messages"] if empty_channels else []
+    if skipped:
+        kinds = ", ".join(f"{len(sizes)} {kind} of {sum(sizes)} messages" for kind, sizes in skipped.items())
+        parts.append(f"{kinds} not read: only channels are read from an account export")
+    return f"whole-account export: no channel messages ({'; '.join(parts)})"

@@ -1,13 +1,18 @@
 """Read a saved `t.me/s/<channel>` page into post rows (same columns as the text path).
 
-One post per `.tgme_widget_message[data-post="channel/123"]` block. The visible text
-is rebuilt from the DOM: each <br> is a line break, raw newlines in the source are
-only layout (the page is not white-space: pre), emoji images carry their character.
-Pages are small (a scrolled page is a few MB), so the whole document is parsed.
+One row per `.tgme_widget_message[data-post="channel/123"]` block. The visible text
+is rebuilt from the DOM as a browser shows it (the page is not white-space: pre): runs
+of white space in the source (indentation, raw newlines) are one space, each <br> is
+a line break, a line's edge spaces are trimmed, emoji images carry their character,
+<script>/<style> are not text. Pages are small (a scrolled page is a few MB), so the
+whole document is parsed. A page holding only service messages gives zero rows.
 """
 from __future__ import annotations
 
 from pathlib import Path
+
+import re
+from urllib.parse import unquote
 
 import polars as pl
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -17,7 +22,9 @@ from tasks.read_source import NotADump
 from tasks.read_telegram_export import RAW_SCHEMA, posts_frame
 
 POST = ".tgme_widget_message[data-post]"
-# Media blocks, by CSS class, named like the JSON export's media_type where one exists.
+REPLY_LINK = re.compile(r"t\.me/(?:s/)?[^/?#]+/(\d+)")
+HTML_SPACE = re.compile(r"[ \t\n\r\f]+")  # what a browser folds; a no-break space stays
+# Media blocks, by CSS class, named as MEDIA_TYPES names them.
 MEDIA_CLASSES = (
     ("tgme_widget_message_video_player", "video_file"),
     ("tgme_widget_message_roundvideo_player", "video_message"),
@@ -37,10 +44,11 @@ def visible_text(node: LexborNode | None) -> str:
     parts = []
     for child in node.traverse(include_text=True):
         if child.tag == "-text":
-            parts.append(child.text_content.replace("\r", "").replace("\n", " "))
+            parts.append(HTML_SPACE.sub(" ", child.text_content))
         elif child.tag == "br":
             parts.append("\n")
-    return "".join(parts)
+    lines = (HTML_SPACE.sub(" ", line).strip(" ") for line in "".join(parts).split("\n"))
+    return "\n".join(lines)
 
 
 def _inside(node: LexborNode, css_class: str, stop: LexborNode) -> bool:
@@ -54,22 +62,54 @@ def _inside(node: LexborNode, css_class: str, stop: LexborNode) -> bool:
 
 def _message_text(block: LexborNode) -> LexborNode | None:
     """The post's own text, not the quoted text of the post it replies to."""
-    return next(
-        (n for n in block.css(".tgme_widget_message_text")
-         if not _inside(n, "tgme_widget_message_reply", block)),
+    return next(iter(_own(block, ".tgme_widget_message_text")), None)
+
+
+def _own(block: LexborNode, selector: str) -> list[LexborNode]:
+    """The block's nodes matching selector, leaving out the quoted post it replies to."""
+    return [n for n in block.css(selector) if not _inside(n, "tgme_widget_message_reply", block)]
+
+
+def _media(block: LexborNode) -> tuple[str | None, str | None]:
+    """(media_type, media). The kind of the first media block (an album shows this
+    message's own item first); "Media is too big" and the like keep their sentence in
+    `media` (the words a text capture records), the kind being unknown if not shown."""
+    kinds = dict(MEDIA_CLASSES)
+    media_type = next(
+        (kinds[c] for node in _own(block, ", ".join(f".{c}" for c in kinds))
+         for c in (node.attributes.get("class") or "").split() if c in kinds),
         None,
     )
+    label = next((text for n in _own(block, ".message_media_not_supported_label") if (text := visible_text(n))), None)
+    if label is not None:
+        return media_type or "unknown", label
+    return media_type, media_type
 
 
-def _media(block: LexborNode) -> str | None:
-    # "Media is too big" and the like: the same words a text capture records.
-    label = block.css_first(".message_media_not_supported_label")
-    if label is not None and visible_text(label).strip():
-        return visible_text(label).strip()
-    for css_class, name in MEDIA_CLASSES:
-        if block.css_first(f".{css_class}") is not None:
-            return name
-    return None
+def _text_and_poll(block: LexborNode) -> str:
+    """The post's own text; a poll reads as its question, then one option a line."""
+    text = visible_text(_message_text(block))
+    poll = [visible_text(n) for n in _own(block, ".tgme_widget_message_poll_question, "
+                                                 ".tgme_widget_message_poll_option_text")]
+    return "\n".join(filter(None, [text, *poll]))
+
+
+def _text_links(block: LexborNode) -> tuple[list[str], list[str], list[str]]:
+    """(links, mentions, hashtags) marked in the post's text, in order, once each. The
+    page marks a hashtag as a search link (?q=%23tag) and a mention as a t.me link
+    showing @name; neither is a link target, nor is an e-mail address."""
+    links, mentions, hashtags = [], [], []
+    text = _message_text(block)
+    for anchor in text.css("a[href]") if text is not None else ():
+        href, shown = anchor.attributes.get("href") or "", visible_text(anchor)
+        if href.startswith("?q="):
+            if unquote(href[3:]).startswith("#"):
+                hashtags.append(shown)
+        elif shown.startswith("@") and href.rstrip("/").lower().endswith("/" + shown[1:].lower()):
+            mentions.append(shown)
+        elif not href.startswith("mailto:"):
+            links.append(href)
+    return [list(dict.fromkeys(found)) for found in (links, mentions, hashtags)]
 
 
 def _reactions(block: LexborNode) -> list[dict]:
@@ -89,23 +129,32 @@ def _reactions(block: LexborNode) -> list[dict]:
 
 
 def _first_text(block: LexborNode, selector: str) -> str | None:
-    text = visible_text(block.css_first(selector)).strip()
-    return text or None
+    return next((text for n in _own(block, selector) if (text := visible_text(n))), None)
+
+
+def _reply_to(block: LexborNode) -> int | None:
+    reply = block.css_first("a.tgme_widget_message_reply[href]")
+    found = REPLY_LINK.search(reply.attributes.get("href") or "") if reply is not None else None
+    return int(found.group(1)) if found else None
 
 
 def read_web_page(path: Path, source_name: str) -> tuple[pl.DataFrame, dict]:
-    """A saved t.me/s page → (one row per post with text, in page order; counts).
+    """A saved t.me/s page → (one row per message, in page order; counts).
 
-    Counts: messages (blocks), service, empty (no text), edited, posts.
+    Counts: messages (blocks), service, empty (no text), edited, posts. A page holding
+    only service messages ("Channel created") is no error: zero rows, counted.
     Raises NotADump when the file is not UTF-8 HTML with Telegram post blocks.
     """
     try:
         html = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as err:
         raise NotADump(f"not UTF-8: invalid byte at offset {err.start}") from None
-    blocks = LexborHTMLParser(html).css(POST)
+    document = LexborHTMLParser(html)
+    document.strip_tags(["script", "style"])  # their content is never text
+    blocks = document.css(POST)
     if not blocks:
         raise NotADump("HTML without Telegram posts (no tgme_widget_message blocks)")
+    page_title = _first_text(document.root, ".tgme_channel_info_header_title") if document.root else None
     rows, service, edited = [], 0, 0
     for block in blocks:
         if "service_message" in (block.attributes.get("class") or "").split():
@@ -115,15 +164,22 @@ def read_web_page(path: Path, source_name: str) -> tuple[pl.DataFrame, dict]:
         time = block.css_first(".tgme_widget_message_date time[datetime]") or block.css_first("time[datetime]")
         meta = _first_text(block, ".tgme_widget_message_meta") or ""
         edited += "edited" in meta.lower()
-        media = _media(block)
+        media_type, media = _media(block)
+        links, mentions, hashtags = _text_links(block)
         rows.append({
+            "channel_title": _first_text(block, ".tgme_widget_message_owner_name") or page_title,
             "channel_username": channel or None,
             "message_id": int(number) if number.isdigit() else None,
             "date": time.attributes.get("datetime") if time is not None else None,
             "forwarded_from": _first_text(block, ".tgme_widget_message_forwarded_from_name"),
-            "media_type": media,
+            "reply_to_message_id": _reply_to(block),
+            "author": _first_text(block, ".tgme_widget_message_from_author"),
+            "media_type": media_type,
             "media": media,
-            "raw_text": visible_text(_message_text(block)),
+            "raw_text": _text_and_poll(block),
+            "entity_hashtags": hashtags,
+            "links": links,
+            "mentions": mentions,
             "reactions": _reactions(block),
             "views": _first_text(block, ".tgme_widget_message_views"),
         })

@@ -94,7 +94,8 @@ def test_detect_format(head, expected):
 def test_export_columns_and_counts(export):
     posts, counts = export
     assert posts.schema == pl.Schema(OUTPUT_SCHEMA)
-    assert counts == {"chats": 1, "skipped_chats": 0, "messages": 7, "service": 1, "empty": 2, "posts": 4}
+    assert counts == {"chats": 1, "skipped_chats": 0, "messages": 7, "service": 1, "empty": 2, "posts": 4,
+                      "warnings": []}
     # Every message is a row; the two without text (media only) have no post_id.
     assert posts["message_id"].to_list() == [41001, 41002, 41003, 41004, 41005, 41006]
     assert posts.filter(pl.col("post_id").is_null())["message_id"].to_list() == [41003, 41006]
@@ -152,7 +153,8 @@ def test_export_text_entities_bom_and_views(tmp_path):
 
 def test_account_export_reads_channels_only(tmp_path):
     posts, counts = read_telegram_export(FIXTURES / "account_export.json", "account.json")
-    assert counts == {"chats": 2, "skipped_chats": 1, "messages": 4, "service": 1, "empty": 0, "posts": 3}
+    assert counts == {"chats": 2, "skipped_chats": 1, "messages": 4, "service": 1, "empty": 0, "posts": 3,
+                      "warnings": []}
     assert posts["channel"].to_list() == ["Russian MFA 🇷🇺", "Russian MFA 🇷🇺", "Old News Channel"]
     assert posts["message_id"].to_list() == [501, 502, 7]
     # One file, one position sequence: (source_file, position) stays a key.
@@ -165,8 +167,7 @@ def test_account_export_reads_channels_only(tmp_path):
     (b'{"name": "x", "type": "public_channel", "id": 1}', "without Telegram messages"),
     (b'[1, 2, 3]', "without Telegram messages"),
     (b'{"name": "x", "messages": [{"id": 1, "text": "cut', "not a valid JSON export"),
-    (b'{"name": "Bob", "type": "personal_chat", "messages": [{"id": 1, "text": "hi"}]}',
-     "no channel (chat types: personal_chat)"),
+    (b'{"name": "Bob", "type": "personal_chat", "messages": []}', "personal_chat export without messages"),
     (b"\x89PNG\r\n\x1a\n\x00\x00", "not a valid JSON export"),
 ])
 def test_export_not_a_dump(tmp_path, content, reason):
