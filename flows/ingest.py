@@ -564,8 +564,10 @@ def discover(config: Config) -> list[Source]:
 
 def _progress(result: SourceResult) -> SourceResult:
     detail = f"{result.n_posts} posts" if result.parsed else ": ".join(filter(None, [result.status, result.error]))
-    if any(result.not_posts.values()):
-        detail += f" ({result.not_posts['service']} service and {result.not_posts['empty']} empty messages: not posts)"
+    if result.not_posts.get("empty"):
+        detail += f", {result.not_posts['empty']} messages without text"
+    if result.not_posts.get("service"):
+        detail += f", {result.not_posts['service']} service messages (not ingested)"
     print(f"  {result.source.name}: {detail}", file=sys.stderr, flush=True)
     return result
 

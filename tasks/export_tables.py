@@ -9,7 +9,7 @@ from pathlib import Path
 
 import polars as pl
 
-from schemas.tables import validate
+from schemas.tables import PUBLISHED, dtypes, validate
 from tgcorpus.store import Store
 
 
@@ -26,4 +26,5 @@ def publish_tables(
     files of that table as they are; `replaced`: tables written anew, whole."""
     valid = {name: validate(name, frame) for name, frame in new_rows.items()}
     whole = {name: validate(name, frame) for name, frame in (replaced or {}).items()}
-    return store.commit(valid, run_id, rows_per_file, updates, parts, whole)
+    columns = {name: dtypes(name) for name in PUBLISHED}
+    return store.commit(valid, run_id, rows_per_file, updates, parts, whole, columns)

@@ -17,9 +17,9 @@ def test_three_formats_in_one_run_share_post_ids(tmp_path):
     out = tmp_path / "corpus"
     result = tgcorpus("run", str(inbox), "--out", str(out))
     assert result.returncode == 0, result.stderr
-    # The export has 1 service and 2 empty messages, the page 1 and 2.
-    assert "not posts    2 service, 4 empty messages" in result.stdout
-    assert "b.dump: 4 posts (1 service and 2 empty messages: not posts)" in result.stderr
+    # The export has 1 service and 2 media-only messages, the page 1 and 2.
+    assert "not posts    4 messages without text (media only), 2 service messages (not ingested)" in result.stdout
+    assert "b.dump: 4 posts, 2 messages without text, 1 service messages (not ingested)" in result.stderr
     occurrences, posts = read_table(out, "occurrences"), read_table(out, "posts")
     seen_in = occurrences.group_by("post_id").agg(pl.col("source_file").str.split("/").list.last().unique().sort())
     everywhere = seen_in.filter(pl.col("source_file").list.len() == 3)

@@ -70,15 +70,21 @@ def test_serve_runs_scheduled_ingests_and_stops_cleanly(tmp_path, prefect_env):
     )
     try:
         wait_for(lambda: "Prefect UI: http://127.0.0.1:" in (tmp_path / "serve.log").read_text(), 150, "the server")
+        ui = (tmp_path / "serve.log").read_text().split("Prefect UI: ")[1].split()[0]
+        # An idle inbox (only a capture still being copied) is a normal day: the
+        # scheduled run completes and leaves no dataset behind.
+        (inbox / ".late_capture.txt.part").write_text("half a capture")
+        wait_for(lambda: flow_runs(f"{ui}/api", "COMPLETED"), 150, "a scheduled run on the idle inbox")
+        assert not out.exists()
         drop(SEEDS[0], inbox)
         wait_for(lambda: post_count(out) == 11, 300, "the first capture to be ingested")
         drop(SEEDS[1], inbox)
         wait_for(lambda: post_count(out) == 23, 300, "the second capture to be ingested")
-        ui = (tmp_path / "serve.log").read_text().split("Prefect UI: ")[1].split()[0]
         # The run's artifacts are made just after its commit: wait for the second run's.
         wait_for(lambda: any("(dataset: 23)" in a["data"] for a in artifacts(f"{ui}/api", "ingest-summary")),
                  60, "the second run's summary artifact")
         assert artifacts(f"{ui}/api", "ingest-files"), "no ingest-files artifact in the Prefect UI"
+        assert flow_runs(f"{ui}/api", "FAILED") == [], "a scheduled run failed"
     finally:
         stop(serve)
     assert serve.returncode is not None
@@ -124,6 +130,15 @@ def test_prefect_yaml_deployment_runs_on_a_process_worker(tmp_path, prefect_env)
 def artifacts(api: str, key: str) -> list[dict]:
     request = urllib.request.Request(
         f"{api}/artifacts/filter", data=json.dumps({"artifacts": {"key": {"any_": [key]}}}).encode(),
+        headers={"Content-Type": "application/json"}, method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def flow_runs(api: str, state: str) -> list[dict]:
+    request = urllib.request.Request(
+        f"{api}/flow_runs/filter", data=json.dumps({"flow_runs": {"state": {"type": {"any_": [state]}}}}).encode(),
         headers={"Content-Type": "application/json"}, method="POST",
     )
     with urllib.request.urlopen(request, timeout=10) as response:

@@ -134,7 +134,8 @@ def format_summary(s: dict, seconds: float) -> str:
         f"lines        {s['lines']} ({s['rejected_lines']} in rejects)",
         f"occurrences  {s['occurrences']} ({s['duplicates']} of posts seen before)",
         *(
-            [f"not posts    {s['not_posts']['service']} service, {s['not_posts']['empty']} empty messages"]
+            [f"not posts    {s['not_posts']['empty']} messages without text (media only), "
+             f"{s['not_posts']['service']} service messages (not ingested)"]
             if any(s["not_posts"].values()) else []
         ),
         f"posts        {s['posts']} new, {s['total_posts']} in the dataset",

@@ -115,6 +115,7 @@ class Store:
         updates: dict[str, tuple[list[str], pl.DataFrame]] | None = None,
         parts: dict[str, list[Path]] | None = None,
         replaced: dict[str, pl.DataFrame] | None = None,
+        columns: dict[str, dict[str, pl.DataType]] | None = None,
     ) -> Path:
         """A new snapshot: the current files plus `new_rows` and `parts` (Parquet files,
         moved in as they are, empty ones left out) as this run's files.
@@ -142,9 +143,15 @@ class Store:
                 self._write(replaced[table], folder, f"{run_id}-", rows_per_file, first=True)
                 fsync_path(folder)
                 continue
-            rewritten = self._rewrite(table, *updates[table], folder, run_id) if table in updates else set()
+            rewritten = (self._rewrite(table, *updates[table], folder, run_id, columns.get(table))
+                         if table in updates else set())
             for old in self.files(table):
-                if old not in rewritten:
+                if old in rewritten:
+                    continue
+                if table in columns and pq.read_schema(old).names != list(columns[table]):
+                    _with_columns(old, columns[table]).write_parquet(folder / old.name, compression="zstd")
+                    fsync_path(folder / old.name)
+                else:
                     os.link(old, folder / old.name)
             if table in new_rows:
                 self._write(new_rows[table], folder, f"{run_id}-", rows_per_file, first=not self.files(table))
@@ -164,7 +171,8 @@ class Store:
         files = self.files(table)
         return bool(files) and pl.read_parquet(files).equals(frame)
 
-    def _rewrite(self, table: str, keys: list[str], rows: pl.DataFrame, folder: Path, run_id: str) -> set[Path]:
+    def _rewrite(self, table: str, keys: list[str], rows: pl.DataFrame, folder: Path, run_id: str,
+                 columns: dict[str, pl.DataType] | None) -> set[Path]:
         """Write updated copies of the files that hold `rows`' keys; returns the originals."""
         files = self.files(table)
         holding = (
@@ -174,7 +182,8 @@ class Store:
         )
         for number, name in enumerate(holding):
             # include_nulls: a later sighting can clear a value (a caption removed).
-            updated = pl.read_parquet(name).update(rows, on=keys, how="left", include_nulls=True)
+            stored = _with_columns(Path(name), columns) if columns else pl.read_parquet(name)
+            updated = stored.update(rows, on=keys, how="left", include_nulls=True)
             self._write(updated, folder, f"{run_id}-u{number:05d}-", 1 << 62, first=True)
         return {Path(name) for name in holding}
 
@@ -228,6 +237,14 @@ class Store:
                 shutil.rmtree(snapshot, ignore_errors=True)
         for link in self.out.parent.glob(f".{self.out.name}.link-*"):
             link.unlink(missing_ok=True)
+
+
+def _with_columns(path: Path, columns: dict[str, pl.DataType]) -> pl.DataFrame:
+    """A file's rows in `columns`' order, the columns it lacks as nulls."""
+    frame = pl.read_parquet(path)
+    return frame.with_columns(
+        pl.lit(None, dtype).alias(name) for name, dtype in columns.items() if name not in frame.columns
+    ).select(list(columns))
 
 
 def _rows(path: Path) -> int:
