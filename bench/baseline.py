@@ -63,7 +63,7 @@ def main() -> None:
         if digest not in seen:
             seen.add(digest)
             posts.append((digest, text))
-    seconds["dedupe"] = time.perf_counter() - started
+    seconds["sightings"] = time.perf_counter() - started  # the flow's stage that dedupes
 
     started = time.perf_counter()
     detector = LangDetector(LangDetectConfig(model="lite", max_input_length=None))

@@ -272,13 +272,16 @@ def run_steps(folder: Path, names: list[str], config, tagger) -> dict:
     empty dataset: number of lines, occurrences (with is_duplicate), posts (with lang and
     cluster_id), relations."""
     from flows.ingest import with_capture_fields  # imports Prefect; runs no flow
-    from tasks.dedupe_exact import mark_duplicates, new_posts
+    from tasks.dedupe_exact import mark_duplicates
     from tasks.relate_posts import relate_posts
     from tasks.tag_language import tag_posts
 
     lines = read_lines(folder, names)
-    occurrences = mark_duplicates(with_capture_fields(collapsed(lines, config.max_copy_misses), []))
-    posts = tag_posts(new_posts(occurrences), tagger)
+    # No capture times here: sightings count in file name order, as the gold's.
+    occurrences = mark_duplicates(with_capture_fields(collapsed(lines, config.max_copy_misses), []).with_columns(
+        captured_at=pl.lit(None, pl.Datetime("us", "UTC")), source_sha256=pl.col("source_file")
+    ))
+    posts = tag_posts(occurrences.filter(~pl.col("is_duplicate")), tagger)
     posts, _, relations = relate_posts(posts, None, occurrences.select("post_id"))
     return {"lines": lines.height, "occurrences": occurrences.rename({"source_file": "file"}),
             "posts": posts, "relations": relations}

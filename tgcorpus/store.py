@@ -69,9 +69,8 @@ class Store:
     # Writing ---------------------------------------------------------------------
 
     def check_writable(self) -> None:
-        if self.out.exists() and not self.out.is_symlink():
-            if self.out.is_dir() and not any(self.out.iterdir()):
-                return  # an empty folder the user made: replaced by the link at commit
+        # An empty folder the user made is fine: it is replaced by the link at commit.
+        if self.out.exists() and not self.out.is_symlink() and not (self.out.is_dir() and not any(self.out.iterdir())):
             raise StoreError(f"--out {self.out} exists and is not a tgcorpus dataset; choose another folder")
         try:
             self.home.mkdir(parents=True, exist_ok=True)
