@@ -244,7 +244,7 @@ def sightings(batches: list[Batch], work: Path, store: Store) -> dict[str, Path]
         schema={"source_sha256": pl.Utf8, "captured_at": UTC}, orient="row",
     ).unique("source_sha256")
     run = (
-        _scan(batches, "occurrences").select("batch", "row", "source_file", *SIGHTING_COLUMNS)
+        _scan(batches, "occurrences").select("batch", "row", *SIGHTING_COLUMNS)
         .filter(~pl.col("source_file").is_in(list(repeats))).collect()
         .join(captured, on="source_sha256", how="left", maintain_order="left")
     )
@@ -299,7 +299,7 @@ def _repeated_content(results: list[SourceResult]) -> dict[str, str]:
 def _stored_sightings(store: Store) -> pl.DataFrame:
     """The dataset's sightings with their sources' capture times and stored channel
     keys (rows written before channels had identities count their key as given)."""
-    columns = ["source_file", *SIGHTING_COLUMNS, "channel"]
+    columns = [*SIGHTING_COLUMNS, "channel"]
     types = dtypes("occurrences")
     stored = store.scan("occurrences", columns, schema=types)
     if stored is None:

@@ -10,8 +10,8 @@ the tables do not depend on how files were split into runs:
 - `edit_pairs`: a message seen with several texts, earlier text → later text;
 - `post_fields`: the fields a post takes from its sightings.
 
-Sightings are ordered by when their source was captured (`captured_at`), then by
-content hash and position, never by file name or run.
+Sightings are ordered by when their source was captured (`captured_at`), then (for
+files captured at the same time) by name, content hash and position; never by run.
 """
 from __future__ import annotations
 
@@ -23,10 +23,10 @@ UTC = pl.Datetime("us", "UTC")
 IDENTITY = ["channel_given", "channel_username", "channel_title", "channel_numeric_id"]
 # The columns of an occurrence that messages, channels and posts' fields are made of.
 SIGHTING_COLUMNS = [
-    "source_sha256", "position", "post_id", *IDENTITY, "message_id", "date", "edited_at", "views", "reactions",
+    "source_file", "source_sha256", "position", "post_id", *IDENTITY, "message_id", "date", "edited_at", "views", "reactions",
     "forwarded_from", "forwarded_from_id", "reply_to_message_id", "author", "media_type", "media",
 ]
-SIGHTING_ORDER = ["captured_at", "source_sha256", "position"]
+SIGHTING_ORDER = ["captured_at", "source_file", "source_sha256", "position"]
 # A message's versions: the unedited text first, then by edit time, then by capture.
 VERSION_ORDER = [pl.col("edited_at").is_not_null(), "edited_at", *SIGHTING_ORDER]
 # Two sources are one channel when they show this many of the same own messages (same

@@ -93,6 +93,29 @@ def test_capture_sightings_join_their_message(one_run, messages):
     )
 
 
+def test_a_capture_only_row_is_replaced_once_the_id_is_known(prefect_api, tmp_path):
+    out = tmp_path / "corpus"
+    run(out, CAPTURE)
+    before = read_table(out, "messages")
+    assert before["message_id"].to_list() == [None, None] and before["channel"].unique().to_list() == ["embassy_test"]
+    run(out, LATE, PAGE)
+    after = read_table(out, "messages")
+    greeting = before.filter(pl.col("views") == 2100)["post_id"].item()
+    # The capture's greeting is now message 106, seen three times; the other capture
+    # post is still capture-only.
+    assert after.filter(pl.col("post_id") == greeting)[["message_id", "n_sightings"]].rows() == [(106, 3)]
+    assert after["message_id"].null_count() == 1 and after.height == 8
+
+
+def test_channel_names_an_export(prefect_api, tmp_path):
+    out = tmp_path / "corpus"
+    run(out, EARLY, channel="embassy")
+    assert read_table(out, "channels")[["channel", "title", "names"]].rows() == [
+        ("embassy", "Посольство России в Тестии", ["embassy", "Посольство России в Тестии"])
+    ]
+    assert read_table(out, "messages")["channel"].unique().to_list() == ["embassy"]
+
+
 def test_edits_are_versions(one_run, messages):
     posts = read_table(one_run, "posts")
     edited = messages[101]
@@ -172,6 +195,9 @@ def test_exit_statuses(tmp_path):
     idle = tgcorpus("run", str(empty), "--out", str(out))
     assert (idle.returncode, idle.stdout.strip(), idle.stderr) == (0, "nothing new (no input files)", "")
     assert not out.exists()
+    zone = tgcorpus("run", str(empty), "--out", str(out), "--export-tz", "Mars/Olympus")
+    assert zone.returncode == 2
+    assert zone.stderr.strip() == "tgcorpus: --export-tz 'Mars/Olympus' is not a time zone name (such as Europe/Moscow)"
     stray = tgcorpus("run", str(FIXTURES / "SOURCES.txt"), "--out", str(out))
     assert stray.returncode == 1, stray.stderr
     assert "rejected     tests/fixtures/channel/SOURCES.txt: no post structure" in stray.stdout

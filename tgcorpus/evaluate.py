@@ -279,7 +279,7 @@ def run_steps(folder: Path, names: list[str], config, tagger) -> dict:
     lines = read_lines(folder, names)
     # No capture times here: sightings count in file name order, as the gold's.
     occurrences = mark_duplicates(with_capture_fields(collapsed(lines, config.max_copy_misses), []).with_columns(
-        captured_at=pl.lit(None, pl.Datetime("us", "UTC")), source_sha256=pl.col("source_file")
+        captured_at=pl.lit(None, pl.Datetime("us", "UTC"))
     ))
     posts = tag_posts(occurrences.filter(~pl.col("is_duplicate")), tagger)
     posts, _, relations = relate_posts(posts, None, occurrences.select("post_id"))
