@@ -159,7 +159,7 @@ def read_one(source: Source, snapshot: Path | None, config: Config) -> tuple[Sou
     if file_format not in STRUCTURED_READERS:
         return result, lines_frame(source.name, text.lines)
     try:
-        options = {"export_tz": config.export_tz} if file_format == "desktop_html" else {}
+        options = {"export_tz": config.export_tz} if file_format in ("desktop_html", "telegram_json") else {}
         occurrences, counts = STRUCTURED_READERS[file_format](source.path, source.name, **options)
     except NotADump as err:
         result.status, result.error = "rejected", str(err)
@@ -524,9 +524,15 @@ def ingest(config: Config) -> dict:
 def _nothing_new(results: list[SourceResult], config: Config, run_id: str, clock: "StageClock") -> dict:
     """A run with nothing to record (an idle inbox, files ingested before, files to
     retry): the dataset stays as it is."""
+    by_status = {s: sum(r.status == s for r in results) for s in (*RECORDED, "unchanged", "retry")}
+    create_markdown_artifact(
+        key="ingest-summary",
+        markdown=f"# tgcorpus ingest\n- nothing new: {len(results)} files "
+                 f"({', '.join(f'{k} {v}' for k, v in by_status.items() if v) or 'none'})",
+        description="Summary of this ingest run",
+    )
     return {
-        "nothing_new": True, "files": len(results),
-        "files_by_status": {s: sum(r.status == s for r in results) for s in (*RECORDED, "unchanged", "retry")},
+        "nothing_new": True, "files": len(results), "files_by_status": by_status,
         "problems": [(r.source.name, r.status, r.error) for r in results if r.status == "retry"],
         "run_id": run_id, "out": str(config.out), "stage_seconds": clock.seconds,
         "stage_peak_bytes": clock.peak_bytes,
@@ -672,6 +678,7 @@ def _publish_artifacts(results: list[SourceResult], summary: dict) -> None:
                 f"- files: {summary['files']} ({', '.join(f'{k} {v}' for k, v in summary['files_by_status'].items())})",
                 f"- post occurrences: {summary['occurrences']} ({summary['duplicates']} duplicates)",
                 f"- new posts: {summary['posts']} (dataset: {summary['total_posts']})",
+                f"- messages: {summary['messages']} in {summary['channels']} channels ({summary['edits']} new edits)",
                 f"- languages of new posts: {languages}",
                 f"- new relations: {summary['near_duplicates']} near-duplicate pairs, {summary['translations']} translation pairs",
                 f"- rejected lines: {summary['rejected_lines']}",

@@ -33,7 +33,7 @@ ID_BATCH = 5_000  # post_ids turns its input into Python strings: feed it slices
 # The message fields a row needs; the rest (buttons, file sizes, ...) is skipped unbuilt.
 # text_entities is the same text again, built only when `text` is missing.
 MESSAGE_KEYS = frozenset({
-    "id", "type", "date_unixtime", "edited_unixtime", "forwarded_from", "forwarded_from_id",
+    "id", "type", "date", "date_unixtime", "edited", "edited_unixtime", "forwarded_from", "forwarded_from_id",
     "reply_to_message_id", "author", "text", "text_entities", "reactions", "views", "media_type",
     "photo", "file", "poll", "location_information", "contact_information", "game_title",
     "invoice_information",
@@ -240,7 +240,7 @@ class _Rows:
         self.clear()
 
     def clear(self) -> None:
-        self.columns = {name: [] for name in RAW_SCHEMA}
+        self.columns = {name: [] for name in [*RAW_SCHEMA, *LOCAL_TIMES]}
 
     def add(self, message: dict, chat: _Chat) -> None:
         text = message.get("text")
@@ -257,6 +257,9 @@ class _Rows:
             "message_id": message.get("id"),
             "date": _seconds(message.get("date_unixtime")),
             "edited_at": _seconds(message.get("edited_unixtime")),
+            # Older exports give only the local time, with no zone.
+            "local_date": None if message.get("date_unixtime") else message.get("date"),
+            "local_edited_at": None if message.get("edited_unixtime") else message.get("edited"),
             "forwarded_from": message.get("forwarded_from"),
             "forwarded_from_id": _peer_id(message.get("forwarded_from_id")),
             "reply_to_message_id": message.get("reply_to_message_id"),
@@ -282,7 +285,8 @@ class _Rows:
         seconds = {"date", "edited_at"}
         frame = pl.DataFrame(
             self.columns,
-            schema={n: pl.Int64 if n in seconds else t for n, t in RAW_SCHEMA.items()},
+            schema={**{n: pl.Int64 if n in seconds else t for n, t in RAW_SCHEMA.items()},
+                    **dict.fromkeys(LOCAL_TIMES, pl.Utf8)},
         ).with_columns(
             pl.from_epoch(pl.col(n), time_unit="s").dt.replace_time_zone("UTC")
             for n in seconds
@@ -371,12 +375,34 @@ def _events(file):
     return ijson.parse(file)  # the default backend, pure Python at worst
 
 
-def read_telegram_export(path: Path, source_name: str) -> tuple[pl.DataFrame, dict]:
+LOCAL_TIMES = {"local_date": "date", "local_edited_at": "edited_at"}
+
+
+def _from_local_times(raw: pl.DataFrame, export_tz: str | None, warnings: list[str]) -> pl.DataFrame:
+    """Dates of older exports (local time, no zone) in UTC: in `export_tz`, else read as
+    UTC, with a warning saying so."""
+    local = raw.select(pl.sum_horizontal(pl.col(c).is_not_null().sum() for c in LOCAL_TIMES)).item()
+    if local and export_tz is None:
+        warnings.append(f"{local} dates and edit times have no time zone (an older export): read as UTC; "
+                        "--export-tz names their zone")
+    zone = export_tz or "UTC"
+    return raw.with_columns(
+        pl.coalesce(
+            target,
+            pl.col(column).str.to_datetime("%Y-%m-%dT%H:%M:%S", time_unit="us", strict=False)
+            .dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC"),
+        ).alias(target)
+        for column, target in LOCAL_TIMES.items()
+    ).drop(*LOCAL_TIMES)
+
+
+def read_telegram_export(path: Path, source_name: str, export_tz: str | None = None) -> tuple[pl.DataFrame, dict]:
     """A result.json → (one row per message of the chats read, in file order; counts).
 
     Counts: chats (chats read), skipped_chats (an account export's non-channel chats),
     messages, service, empty (no text: media-only and the like), posts, warnings (one
-    line each: a cut export keeps its complete messages and says where it was cut).
+    line each: a cut export keeps its complete messages and says where it was cut;
+    dates without a zone). `export_tz`: the zone of an older export's local dates.
     Raises NotADump when the JSON is broken before any complete message, or holds no
     messages to read.
     """
@@ -402,8 +428,12 @@ def read_telegram_export(path: Path, source_name: str) -> tuple[pl.DataFrame, di
     read = [chat for chat in chats if chat.is_read]
     if not any(chat.counts["messages"] for chat in read):
         raise NotADump(_nothing_to_read(chats))
-    raw = pl.concat([frame for chat in read for frame in chat.rows] or [pl.DataFrame(schema=RAW_SCHEMA)],
-                    how="vertical")
+    raw = pl.concat(
+        [frame for chat in read for frame in chat.rows]
+        or [pl.DataFrame(schema={**RAW_SCHEMA, **dict.fromkeys(LOCAL_TIMES, pl.Utf8)})],
+        how="vertical",
+    )
+    raw = _from_local_times(raw, export_tz, warnings)
     posts, empty = posts_frame(raw, source_name)
     counts = {
         "chats": len(read),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime, timezone
 from pathlib import Path
 
 import polars as pl
@@ -86,8 +87,10 @@ def test_older_export_takes_entities_from_text():
     posts, counts = read_telegram_export(FIXTURES / "group_export_2022.json", "group.json")
     # a single-chat export is read whatever the chat: here a private group
     assert counts == {"chats": 1, "skipped_chats": 0, "messages": 5, "service": 1, "empty": 1, "posts": 3,
-                      "warnings": []}
+                      "warnings": ["4 dates and edit times have no time zone (an older export): read as UTC; "
+                                   "--export-tz names their zone"]}
     rows = by_id(posts)
+    assert rows[426597]["date"] == datetime(2022, 3, 16, 19, 24, 40, tzinfo=timezone.utc)
     assert rows[426597]["text"] == "Your user ID: 123456789\nCurrent chat ID: -123456789"
     assert rows[426597]["hashtags"] == [] and rows[426597]["links"] == []
     tagged = rows[428640]
@@ -100,6 +103,13 @@ def test_older_export_takes_entities_from_text():
     assert rows[428643]["media_type"] == "photo" and rows[428643]["forwarded_from"] == "Get My ID"
     assert posts["channel_title"].unique().to_list() == ["Test 2022"]
     assert posts["channel_numeric_id"].unique().to_list() == [123456789]
+
+
+def test_older_export_dates_in_the_given_zone():
+    posts, counts = read_telegram_export(FIXTURES / "group_export_2022.json", "group.json", "Europe/Moscow")
+    assert counts["warnings"] == []
+    # 19:24:40 in Moscow (UTC+3 in 2022) is 16:24:40 UTC
+    assert by_id(posts)[426597]["date"] == datetime(2022, 3, 16, 16, 24, 40, tzinfo=timezone.utc)
 
 
 def test_single_personal_chat_export_is_read(tmp_path):
