@@ -2,6 +2,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import polars as pl
@@ -24,6 +25,15 @@ def tgcorpus(*args: str, cwd: Path = ROOT, timeout: int = 300) -> subprocess.Com
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     return subprocess.run([str(command), *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def utc(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=timezone.utc)
+
+
+def by_id(frame: pl.DataFrame) -> dict[int, dict]:
+    """A reader's rows by message id."""
+    return {row["message_id"]: row for row in frame.iter_rows(named=True)}
 
 
 def read_table(out: Path, name: str) -> pl.DataFrame:

@@ -9,12 +9,12 @@ Expected values are written by hand from reading the fixtures.
 from __future__ import annotations
 
 import shutil
-from datetime import datetime, timezone
 from pathlib import Path
 
 import polars as pl
 import pytest
 
+from conftest import by_id, utc
 from tasks.detect_format import HEAD_BYTES, detect_format
 from tasks.read_desktop_export import read_desktop_export
 from tasks.read_source import NotADump
@@ -24,12 +24,6 @@ FIXTURES = Path(__file__).parent / "fixtures" / "desktop_export"
 WEB_PAGE = Path(__file__).parent / "fixtures" / "formats" / "mid_russia_page.html"
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=timezone.utc)
-
-
-def by_id(frame: pl.DataFrame) -> dict[int, dict]:
-    return {row["message_id"]: row for row in frame.iter_rows(named=True)}
 
 
 @pytest.fixture(scope="module")

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import re
 import tracemalloc
-from datetime import datetime, timezone
 from pathlib import Path
 
 import polars as pl
 import pytest
 
+from conftest import by_id, utc
 from tasks.collapse_copies import collapse_copies
 from tasks.detect_format import HEAD_BYTES, detect_format
 from tasks.read_source import NotADump, lines_frame, read_source
@@ -27,12 +27,6 @@ FIXTURES = Path(__file__).parent / "fixtures" / "formats"
 RAW = Path(__file__).resolve().parent.parent / "data" / "raw"
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=timezone.utc)
-
-
-def by_id(frame: pl.DataFrame) -> dict[int, dict]:
-    return {row["message_id"]: row for row in frame.iter_rows(named=True)}
 
 
 @pytest.fixture(scope="module")

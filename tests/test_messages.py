@@ -8,13 +8,12 @@ exports taken months apart (message 101 edited in between, reactions grown, mess
 text capture in a folder named after the channel's username.
 """
 import shutil
-from datetime import datetime, timezone
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-from conftest import ROOT, read_table, tgcorpus
+from conftest import ROOT, read_table, tgcorpus, utc
 from flows.ingest import ingest
 from tgcorpus.config import Config
 
@@ -26,9 +25,6 @@ EVERYTHING = (EARLY, LATE, PAGE, CAPTURE)
 VOLATILE = ["run_id", "ingested_at", "is_boilerplate"]
 TABLES = ("messages", "channels", "posts", "occurrences", "paragraphs", "relations")
 
-
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=timezone.utc)
 
 
 def run(out: Path, *inputs: Path, **options) -> dict:

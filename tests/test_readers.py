@@ -11,21 +11,18 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
 from pathlib import Path
 
 import polars as pl
 import pytest
 
+from conftest import by_id, utc
 from tasks.read_source import NotADump
 from tasks.read_telegram_export import MEDIA_TYPES, OUTPUT_SCHEMA, read_telegram_export
 from tasks.read_web_page import read_web_page
 
 FIXTURES = Path(__file__).parent / "fixtures" / "formats"
 
-
-def by_id(frame: pl.DataFrame) -> dict[int, dict]:
-    return {row["message_id"]: row for row in frame.iter_rows(named=True)}
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +87,7 @@ def test_older_export_takes_entities_from_text():
                       "warnings": ["4 dates and edit times have no time zone (an older export): read as UTC; "
                                    "--export-tz names their zone"]}
     rows = by_id(posts)
-    assert rows[426597]["date"] == datetime(2022, 3, 16, 19, 24, 40, tzinfo=timezone.utc)
+    assert rows[426597]["date"] == utc(2022, 3, 16, 19, 24, 40)
     assert rows[426597]["text"] == "Your user ID: 123456789\nCurrent chat ID: -123456789"
     assert rows[426597]["hashtags"] == [] and rows[426597]["links"] == []
     tagged = rows[428640]
@@ -109,7 +106,7 @@ def test_older_export_dates_in_the_given_zone():
     posts, counts = read_telegram_export(FIXTURES / "group_export_2022.json", "group.json", "Europe/Moscow")
     assert counts["warnings"] == []
     # 19:24:40 in Moscow (UTC+3 in 2022) is 16:24:40 UTC
-    assert by_id(posts)[426597]["date"] == datetime(2022, 3, 16, 16, 24, 40, tzinfo=timezone.utc)
+    assert by_id(posts)[426597]["date"] == utc(2022, 3, 16, 16, 24, 40)
 
 
 def test_single_personal_chat_export_is_read(tmp_path):
