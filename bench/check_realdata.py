@@ -19,7 +19,8 @@ from the raw markup), none of them the pipeline's, and prints per file:
   dropped, lines joined by "\\n". The first 2 mismatches are shown with a diff.
 - reactions (total count per message), views and dates: messages where table and file
   agree / messages compared (both empty agrees). A JSON date without its
-  `date_unixtime` (older exports) has no time zone, so the expected date is null.
+  `date_unixtime` (older exports) is local time with no zone, read as UTC (the
+  pipeline's default without --export-tz).
 - the file's status in `sources`, and its error or warning.
 
 Exit status 1 when any file has a mismatch, else 0.
@@ -129,8 +130,15 @@ def json_message(message: dict) -> Message:
         text=normalise(json_text(message)),
         reactions=sum(reaction.get("count", 0) for reaction in message.get("reactions", [])),
         views=message.get("views"),
-        date=datetime.fromtimestamp(int(unixtime), timezone.utc) if unixtime else None,
+        date=datetime.fromtimestamp(int(unixtime), timezone.utc) if unixtime else json_local_date(message),
     )
+
+
+def json_local_date(message: dict) -> datetime | None:
+    """An older export's local `date` (no zone): the pipeline reads it as UTC unless
+    --export-tz names the zone (this check runs without it)."""
+    local = message.get("date")
+    return datetime.fromisoformat(local).replace(tzinfo=timezone.utc) if local else None
 
 
 def read_json_export(export: dict) -> list[Message]:
