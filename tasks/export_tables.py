@@ -24,7 +24,8 @@ def publish_tables(
 ) -> Path:
     """`parts`: Parquet files already validated, table by table, that become the run's
     files of that table as they are; `replaced`: tables written anew, whole."""
-    valid = {name: validate(name, frame) for name, frame in new_rows.items()}
-    whole = {name: validate(name, frame) for name, frame in (replaced or {}).items()}
     columns = {name: dtypes(name) for name in PUBLISHED}
+    # Every file of a table in the schema's column order: readers' globs need one schema.
+    valid = {name: validate(name, frame).select(list(columns[name])) for name, frame in new_rows.items()}
+    whole = {name: validate(name, frame).select(list(columns[name])) for name, frame in (replaced or {}).items()}
     return store.commit(valid, run_id, rows_per_file, updates, parts, whole, columns)
