@@ -90,6 +90,7 @@ class SourceResult:
     # When the source was captured: its newest message date or edit time (exports and
     # saved pages), else the file's modification time (text captures carry no dates).
     captured_at: datetime | None = None
+    file_format: str | None = None
 
     @property
     def parsed(self) -> bool:
@@ -127,7 +128,7 @@ def read_one(source: Source, snapshot: Path | None, config: Config) -> tuple[Sou
         before = source.path.stat()
         with open(source.path, "rb") as handle:
             head = handle.read(HEAD_BYTES)
-        file_format = detect_format(head)
+        file_format = result.file_format = detect_format(head)
         if file_format in STRUCTURED_READERS:
             result.sha256, result.bytes = sha256_of_file(source.path), before.st_size
         elif file_format is None:
@@ -172,8 +173,12 @@ def read_one(source: Source, snapshot: Path | None, config: Config) -> tuple[Sou
         return result, None
     newest = occurrences.select(pl.max_horizontal(pl.col("date").max(), pl.col("edited_at").max())).item()
     result.captured_at = newest or result.captured_at
+    given = config.channel
+    if given and occurrences.select(pl.struct("channel_title", "channel_numeric_id").n_unique()).item() > 1:
+        given = None  # one name cannot name every channel of an account export
+        result.warning = "; ".join(filter(None, [result.warning, "--channel not applied: the export holds several chats"]))
     return result, occurrences.with_columns(
-        channel_given=pl.lit(config.channel, pl.Utf8), source_sha256=pl.lit(result.sha256)
+        channel_given=pl.lit(given, pl.Utf8), source_sha256=pl.lit(result.sha256)
     ).select(OCCURRENCE_COLUMNS)
 
 
@@ -239,10 +244,12 @@ def sightings(batches: list[Batch], work: Path, store: Store) -> dict[str, Path]
     new and changed posts, and the messages, channels and edits they make."""
     results = [r for b in batches for r in b.results]
     repeats = _repeated_content(results)
+    ingested = [r for r in results if r.parsed and r.source.name not in repeats]
+    _one_time_per_export(ingested)
     captured = pl.DataFrame(
-        [(r.sha256, r.captured_at) for r in results if r.parsed and r.source.name not in repeats],
-        schema={"source_sha256": pl.Utf8, "captured_at": UTC}, orient="row",
-    ).unique("source_sha256")
+        [(r.sha256, r.captured_at) for r in ingested], schema={"source_sha256": pl.Utf8, "captured_at": UTC},
+        orient="row",
+    )
     run = (
         _scan(batches, "occurrences").select("batch", "row", *SIGHTING_COLUMNS)
         .filter(~pl.col("source_file").is_in(list(repeats))).collect()
@@ -283,6 +290,18 @@ POST_FIELDS = ["post_id", "channel", "forwarded_from", "media", "media_type", "m
                "views", "reactions"]
 
 
+def _one_time_per_export(results: list[SourceResult]) -> None:
+    """The pages of a Desktop HTML export (one folder) are one export: each takes the
+    newest capture time of them all, not that of its own messages (recorded so)."""
+    newest: dict[Path, datetime] = {}
+    pages = [r for r in results if r.file_format == "desktop_html" and r.captured_at is not None]
+    for result in pages:
+        folder = result.source.path.parent
+        newest[folder] = max(newest.get(folder, result.captured_at), result.captured_at)
+    for result in pages:
+        result.captured_at = newest[result.source.path.parent]
+
+
 def _repeated_content(results: list[SourceResult]) -> dict[str, str]:
     """Files of this run whose content another file of the run, earlier by name, has:
     name → that file's name. They are skipped, as they would be in a later run."""
@@ -305,7 +324,10 @@ def _stored_sightings(store: Store) -> pl.DataFrame:
     if stored is None:
         return pl.DataFrame(schema={**{c: types[c] for c in columns if c != "channel"},
                                     "stored_channel": pl.Utf8, "captured_at": UTC})
-    captured = store.scan("sources", ["source_sha256", "captured_at"], schema=dtypes("sources"))
+    # The file that was ingested, not a skipped copy of it (a copy's time is its own).
+    captured = store.scan("sources", ["source_sha256", "captured_at", "status"], schema=dtypes("sources")).filter(
+        pl.col("status") == "ok"
+    ).drop("status")
     no_identity = pl.all_horizontal(pl.col(c).is_null() for c in IDENTITY)
     return stored.join(
         captured.drop_nulls("source_sha256").unique("source_sha256"), on="source_sha256", how="left"

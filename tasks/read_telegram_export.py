@@ -378,6 +378,26 @@ def _events(file):
 LOCAL_TIMES = {"local_date": "date", "local_edited_at": "edited_at"}
 
 
+def _ends_inside_a_character(path: Path) -> bool:
+    """Whether the file stops in the middle of a UTF-8 character: a cut, not a bad byte."""
+    with open(path, "rb") as file:
+        file.seek(max(0, path.stat().st_size - 4))
+        tail = file.read().lstrip(bytes(range(0x80, 0xC0)))  # from the first whole character on
+    try:
+        tail.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return err.reason == "unexpected end of data"
+    return False
+
+
+def _first_line(err: Exception) -> str:
+    """A parser error's first line (yajl hands its message over as bytes)."""
+    message = err.args[0] if err.args else ""
+    if isinstance(message, bytes):
+        message = message.decode("utf-8", "replace")
+    return (str(message).splitlines() or [type(err).__name__])[0].strip()[:120] or type(err).__name__
+
+
 def _from_local_times(raw: pl.DataFrame, export_tz: str | None, warnings: list[str]) -> pl.DataFrame:
     """Dates of older exports (local time, no zone) in UTC: in `export_tz`, else read as
     UTC, with a warning saying so."""
@@ -413,14 +433,20 @@ def read_telegram_export(path: Path, source_name: str, export_tz: str | None = N
         try:
             stream.read(_events(file))
         except (ijson.JSONError, UnicodeDecodeError, ValueError) as err:
-            reason = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
+            reason = _first_line(err)
             if stream.last_id is None:
                 raise NotADump(f"not a valid JSON export: {reason}") from None
-            # ijson reads ahead in blocks: at a cut, it has read up to the end of the file
-            warnings.append(
-                f"export cut off at byte {file.tell()} of {path.stat().st_size} ({reason}): "
-                f"kept the messages up to id {stream.last_id}, the last complete one"
-            )
+            if "premature EOF" in reason or _ends_inside_a_character(path):
+                # ijson reads ahead in blocks: at a cut, it has read up to the end of the file
+                warnings.append(
+                    f"export cut off at byte {file.tell()} of {path.stat().st_size} ({reason}): "
+                    f"kept the messages up to id {stream.last_id}, the last complete one"
+                )
+            else:
+                warnings.append(
+                    f"export broken after message id {stream.last_id} ({reason}): kept the messages up to "
+                    "there; the rest of the file is not read"
+                )
             stream.close_cut()
     chats = stream.chats
     if not chats:

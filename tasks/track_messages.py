@@ -27,8 +27,9 @@ SIGHTING_COLUMNS = [
     "forwarded_from", "forwarded_from_id", "reply_to_message_id", "author", "media_type", "media",
 ]
 SIGHTING_ORDER = ["captured_at", "source_file", "source_sha256", "position"]
-# A message's versions: the unedited text first, then by edit time, then by capture.
-VERSION_ORDER = [pl.col("edited_at").is_not_null(), "edited_at", *SIGHTING_ORDER]
+# A message's versions in the order they became current: a text is known from its edit
+# time, or else from its source's capture time (the unedited text, a page's text).
+VERSION_ORDER = [pl.coalesce("edited_at", "captured_at"), *SIGHTING_ORDER]
 # Two sources are one channel when they show this many of the same own messages (same
 # id, same text), or all of theirs when they have fewer.
 SHARED_MESSAGES = 2
@@ -38,19 +39,24 @@ KEY_RANKS = (("channel_username", 0), ("channel_given", 1), ("channel_title", 2)
 def channel_keys(sightings: pl.DataFrame) -> pl.DataFrame:
     """Each distinct identity (IDENTITY columns) → `channel`, its channel's key.
 
-    Identities are one channel when they share a username (case-insensitive), a numeric
-    id, a given name (`--channel` or a capture's folder), or their own messages (not
-    forwards) with the same id and text. The key is the group's username, else a given
-    name, else a title, else the numeric id; the smallest where there are several.
+    Identities are one channel when they share a handle (a username or a given name:
+    `--channel`, a capture's folder; case-insensitive), a numeric id, or their own
+    messages (not forwards) with the same id and text. The key is the group's username,
+    else a given name, else a title, else the numeric id; the smallest where there are
+    several. Groups whose keys come out equal are one channel, unless they have
+    different numeric ids: then each key gets its id (`Title #123`).
     """
     nodes = (
         sightings.select(IDENTITY).unique()
         .sort(IDENTITY, nulls_last=True)
         .with_columns(node=pl.int_range(pl.len(), dtype=pl.Int64), username=pl.col("channel_username").str.to_lowercase())
     )
+    handles = pl.concat([
+        nodes.select("node", handle="username"), nodes.select("node", handle=pl.col("channel_given").str.to_lowercase())
+    ])
     if nodes.height == 0:
         return nodes.drop("node", "username").with_columns(channel=pl.lit(None, pl.Utf8))
-    edges = [_same_value_edges(nodes, column) for column in ("username", "channel_numeric_id", "channel_given")]
+    edges = [_same_value_edges(handles, "handle"), _same_value_edges(nodes, "channel_numeric_id")]
     edges.append(_shared_message_edges(sightings, nodes))
     nodes = nodes.with_columns(group=pl.Series(_components(nodes.height, pl.concat(edges)), dtype=pl.Int64))
     candidates = pl.concat([
@@ -61,6 +67,12 @@ def channel_keys(sightings: pl.DataFrame) -> pl.DataFrame:
     keys = (
         candidates.sort("rank", "name")
         .group_by("group", maintain_order=True).agg(channel=pl.col("name").first())
+        .join(nodes.group_by("group").agg(numeric_id=pl.col("channel_numeric_id").min()), on="group")
+    )
+    clash = pl.col("numeric_id").drop_nulls().n_unique().over("channel") > 1
+    keys = keys.with_columns(
+        channel=pl.when(clash & pl.col("numeric_id").is_not_null())
+        .then(pl.format("{} #{}", "channel", "numeric_id")).otherwise("channel")
     )
     return (
         nodes.join(keys, on="group", how="left")
@@ -69,7 +81,7 @@ def channel_keys(sightings: pl.DataFrame) -> pl.DataFrame:
 
 
 def _same_value_edges(nodes: pl.DataFrame, column: str) -> pl.DataFrame:
-    valued = nodes.drop_nulls(column).select("node", column)
+    valued = nodes.drop_nulls(column).select("node", column).unique()
     return valued.join(valued, on=column, suffix="_b").filter(pl.col("node") < pl.col("node_b")).select(
         a="node", b="node_b"
     )
@@ -141,7 +153,6 @@ def message_rows(sightings: pl.DataFrame) -> pl.DataFrame:
     )
     non_empty = pl.when(pl.col("reactions").list.len() > 0).then(pl.col("reactions"))
     messages = rows.with_columns(shown_reactions=non_empty).group_by("channel", "message_id", "capture_text").agg(
-        post_id=pl.col("post_id").sort_by(VERSION_ORDER).last(),
         versions=pl.col("post_id").sort_by(VERSION_ORDER).drop_nulls().unique(maintain_order=True),
         date=pl.col("date").min(),
         edited_at=pl.col("edited_at").max(),
@@ -158,6 +169,7 @@ def message_rows(sightings: pl.DataFrame) -> pl.DataFrame:
         last_seen_at=pl.col("captured_at").max(),
     )
     return messages.with_columns(
+        post_id=pl.col("versions").list.last(),
         reactions=pl.col("reactions").fill_null(pl.lit([], pl.List(REACTION))),
         n_versions=pl.col("versions").list.len().cast(pl.Int64),
     ).drop("capture_text").sort("channel", "message_id", "post_id", nulls_last=True)

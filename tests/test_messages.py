@@ -15,6 +15,7 @@ import pytest
 
 from conftest import ROOT, read_table, tgcorpus, utc
 from flows.ingest import ingest
+from tasks.track_messages import SIGHTING_COLUMNS, channel_keys, edit_pairs, message_rows, with_channel_keys
 from tgcorpus.config import Config
 
 FIXTURES = ROOT / "tests" / "fixtures" / "channel"
@@ -115,7 +116,8 @@ def test_channel_names_an_export(prefect_api, tmp_path):
 def test_edits_are_versions(one_run, messages):
     posts = read_table(one_run, "posts")
     edited = messages[101]
-    assert edited["n_versions"] == 2 and edited["edited_at"] == utc(2025, 1, 10, 12)
+    # edited on 1 March, after the February export was taken
+    assert edited["n_versions"] == 2 and edited["edited_at"] == utc(2025, 3, 1, 12)
     text_of = dict(posts.select("post_id", "text").iter_rows())
     first, latest = edited["versions"]
     assert text_of[first].endswith("двусторонних отношений.")
@@ -230,6 +232,7 @@ def test_a_dataset_of_the_previous_version_gets_the_new_columns(prefect_api, tmp
     for table in added:
         schemas = {tuple(pq.read_schema(path).names) for path in (out / table).glob("*.parquet")}
         assert len(schemas) == 1 and set(added[table]) <= set(next(iter(schemas))), table
+    assert tgcorpus("validate", str(out)).returncode == 0
     occurrences = duckdb.sql(f"SELECT channel_given FROM read_parquet('{out}/occurrences/*.parquet')").pl()
     assert occurrences.height == 2 + 7  # the capture's two posts, the export's seven messages
     # The old rows keep their channel as the name they were given; without a page or a
@@ -237,3 +240,73 @@ def test_a_dataset_of_the_previous_version_gets_the_new_columns(prefect_api, tmp
     assert read_table(out, "messages")["channel"].unique().sort().to_list() == [
         "embassy_test", "Посольство России в Тестии"
     ]
+
+
+# --- the plain functions, on hand-made sightings ---------------------------------------
+
+def sightings(*rows: dict) -> pl.DataFrame:
+    """Sightings with every column; what a row does not say is null (reactions: none)."""
+    types = {"channel_numeric_id": pl.Int64, "message_id": pl.Int64, "position": pl.Int64, "views": pl.Int64,
+             "forwarded_from_id": pl.Int64, "reply_to_message_id": pl.Int64, "date": pl.Datetime("us", "UTC"),
+             "edited_at": pl.Datetime("us", "UTC"), "captured_at": pl.Datetime("us", "UTC"),
+             "reactions": pl.List(pl.Struct({"emoji": pl.Utf8, "count": pl.Int64}))}
+    schema = {c: types.get(c, pl.Utf8) for c in [*SIGHTING_COLUMNS, "captured_at"]}
+    full = [{"position": 0, "reactions": [], **row} for row in rows]
+    return pl.DataFrame(full, schema=schema)
+
+
+def keyed(frame: pl.DataFrame) -> pl.DataFrame:
+    return with_channel_keys(frame, channel_keys(frame))
+
+
+def test_the_latest_text_is_the_one_that_became_current_last():
+    """Jan export: text A. March export: B, edited in Feb. June page: C, with no edit
+    time (pages show none): C is the latest, though only B has an edit time."""
+    seen = keyed(sightings(
+        {"source_file": "jan.json", "source_sha256": "a", "post_id": "A", "channel_numeric_id": 1, "message_id": 7,
+         "captured_at": utc(2025, 1, 31)},
+        {"source_file": "mar.json", "source_sha256": "b", "post_id": "B", "channel_numeric_id": 1, "message_id": 7,
+         "edited_at": utc(2025, 2, 10), "captured_at": utc(2025, 3, 31)},
+        {"source_file": "jun.html", "source_sha256": "c", "post_id": "C", "channel_numeric_id": 1, "message_id": 7,
+         "channel_username": "chan", "captured_at": utc(2025, 6, 30), "views": 900},
+        # a stale copy of the January text, its file time reset by a copy
+        {"source_file": "old/capture.txt", "source_sha256": "d", "post_id": "A", "channel_given": "chan",
+         "captured_at": utc(2026, 1, 1)},
+    ))
+    message = message_rows(seen).filter(pl.col("message_id") == 7).row(0, named=True)
+    assert message["versions"] == ["A", "B", "C"] and message["post_id"] == "C"
+    assert edit_pairs(message_rows(seen)).rows() == [("A", "B"), ("B", "C")]
+    assert message["n_sightings"] == 4 and message["channel"] == "chan"
+
+
+def test_channels_with_one_title_and_two_ids_stay_two():
+    seen = keyed(sightings(
+        {"source_file": "a.json", "source_sha256": "a", "post_id": "A", "channel_title": "News",
+         "channel_numeric_id": 1, "message_id": 1},
+        {"source_file": "b.json", "source_sha256": "b", "post_id": "B", "channel_title": "News",
+         "channel_numeric_id": 2, "message_id": 1},
+        # an HTML export (no id) of one of them shares its title: one channel by name
+        {"source_file": "c/messages.html", "source_sha256": "c", "post_id": "C", "channel_title": "Other",
+         "message_id": 1},
+    ))
+    assert sorted(seen["channel"].unique()) == ["News #1", "News #2", "Other"]
+    assert message_rows(seen).height == 3
+
+
+def test_a_folder_named_after_a_username_joins_it_whatever_the_case():
+    seen = keyed(sightings(
+        {"source_file": "Embassy_Test/capture.txt", "source_sha256": "a", "post_id": "A",
+         "channel_given": "Embassy_Test"},
+        {"source_file": "page.html", "source_sha256": "b", "post_id": "B", "channel_username": "embassy_test",
+         "message_id": 3},
+    ))
+    assert seen["channel"].unique().to_list() == ["embassy_test"]
+
+
+def test_the_pages_of_an_html_export_share_one_capture_time(prefect_api, tmp_path):
+    out = tmp_path / "corpus"
+    pages = sorted((ROOT / "tests" / "fixtures" / "desktop_export").glob("messages*.html"))
+    run(out, *pages)
+    sources = read_table(out, "sources").sort("source_file")
+    newest = read_table(out, "occurrences").select(pl.max_horizontal(pl.col("date").max(), pl.col("edited_at").max()))
+    assert sources["captured_at"].to_list() == [newest.item()] * 2

@@ -169,6 +169,18 @@ def test_cut_export_keeps_complete_messages(tmp_path, where):
                         rf"kept the messages up to id {last_id}, the last complete one", counts["warnings"][0])
 
 
+def test_a_bad_byte_inside_an_export_is_not_called_a_cut(tmp_path):
+    """An invalid byte mid-file (not a cut): the messages before it are kept and the
+    warning says the rest was not read."""
+    offset = CUT_FIXTURE.index(b'"text"', CUT_FIXTURE.index(b'"id": 260')) + 9  # inside message 260's text
+    path = tmp_path / "broken.json"
+    path.write_bytes(CUT_FIXTURE[:offset] + b"\xff" + CUT_FIXTURE[offset:])
+    posts, counts = read_telegram_export(path, "broken.json")
+    assert posts["message_id"].to_list() == [255, 256, 257, 258, 259]
+    assert counts["warnings"] == ["export broken after message id 259 (lexical error: invalid bytes in UTF8 string.): "
+                                  "kept the messages up to there; the rest of the file is not read"]
+
+
 def test_cut_before_any_complete_message_is_not_a_dump(tmp_path):
     path = tmp_path / "cut.json"
     path.write_bytes(CUT_FIXTURE[:CUT_FIXTURE.index(b'"action"')])

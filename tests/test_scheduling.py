@@ -88,7 +88,8 @@ def test_serve_runs_scheduled_ingests_and_stops_cleanly(tmp_path, prefect_env):
     finally:
         stop(serve)
     assert serve.returncode is not None
-    assert session_processes(serve.pid) == [], "serve left processes behind"
+    # A child that is already exiting (multiprocessing's resource tracker) gets a moment.
+    wait_for(lambda: session_processes(serve.pid) == [], 30, "serve's processes to end (it left them behind)")
 
 
 def test_prefect_yaml_deployment_runs_on_a_process_worker(tmp_path, prefect_env):

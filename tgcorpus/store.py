@@ -122,7 +122,10 @@ class Store:
         `updates` maps a table to (key columns, rows): the files holding those keys are
         rewritten with the rows' values (copy on write; other files are shared with the
         previous snapshot). `replaced` tables are written anew, whole. A run that changes
-        nothing keeps the snapshot."""
+        nothing keeps the snapshot. `columns`: each table's columns; a file written before
+        a column was added is rewritten once with it (empty), so that every file of a
+        table has one schema and readers' globs read them as one."""
+        columns = columns or {}
         updates = {t: u for t, u in (updates or {}).items() if u[1].height}
         parts = parts or {}
         replaced = {t: frame for t, frame in (replaced or {}).items() if not self._holds(t, frame)}
@@ -239,10 +242,11 @@ class Store:
 
 
 def _with_columns(path: Path, columns: dict[str, pl.DataType]) -> pl.DataFrame:
-    """A file's rows in `columns`' order, the columns it lacks as nulls."""
+    """A file's rows in `columns`' order; a column it lacks is null, or empty for lists."""
     frame = pl.read_parquet(path)
     return frame.with_columns(
-        pl.lit(None, dtype).alias(name) for name, dtype in columns.items() if name not in frame.columns
+        pl.lit([] if isinstance(dtype, pl.List) else None, dtype).alias(name)
+        for name, dtype in columns.items() if name not in frame.columns
     ).select(list(columns))
 
 
