@@ -1,13 +1,14 @@
 """The ingest flow: raw channel dumps in, Parquet tables out.
 
-discover → parse (per batch: read, split, collapse) → dedupe (per run) → tag-language
-(per batch) → sketch (per run) → candidates (per group of LSH bands) → relate (per run)
-→ export (per run, a batch's rows at a time).
+discover → parse (per batch: read, split, collapse) → sightings (per run: repeated
+files, channel keys, duplicates, messages, channels, edits) → tag-language (per batch)
+→ sketch (per run) → candidates (per group of LSH bands) → relate (per run) → export
+(per run, a batch's rows at a time).
 
 Batches hold about `Config.batch_bytes` of input, so task runs grow with the input's
 size, not its number of files, and memory is bounded by a batch, except for the
-run-wide steps, which read only small columns (dedupe) or the new posts' texts once
-(sketch, relate).
+run-wide steps, which read only small columns (sightings: the run's and the dataset's)
+or the new posts' texts once (sketch, relate).
 Tasks hand each other Parquet paths in a work folder, never DataFrames: Prefect would
 pickle a frame to hash it, and a distributed run must not ship frames around.
 
