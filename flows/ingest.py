@@ -100,12 +100,24 @@ class SourceResult:
 
 @lru_cache(maxsize=4)
 def _ingested(snapshot: Path | None) -> dict[str, list[str]]:
-    """sha256 → the names under which the snapshot has recorded that content."""
+    """sha256 → the names under which the snapshot has recorded that content (ingested,
+    rejected or skipped); None → the names recorded without content (never read)."""
     if snapshot is None:
         return {}
-    recorded = pl.scan_parquet(snapshot / "sources" / "*.parquet").drop_nulls("source_sha256")
+    recorded = pl.scan_parquet(snapshot / "sources" / "*.parquet")
     names = recorded.group_by("source_sha256").agg(pl.col("source_file").sort()).collect()
     return dict(names.iter_rows())
+
+
+def _seen(result: SourceResult, snapshot: Path | None) -> bool:
+    """Whether this content was recorded before: then it is `unchanged` under the same
+    name, `skipped` under another, and not recorded again."""
+    seen_as = _ingested(snapshot).get(result.sha256, [])
+    if result.source.name in seen_as:
+        result.status, result.error = "unchanged", None
+    elif seen_as and result.sha256 is not None:
+        result.status, result.error = "skipped", f"same content as {seen_as[0]}, ingested before"
+    return bool(seen_as) and (result.sha256 is not None or result.source.name in seen_as)
 
 
 @dataclass
@@ -124,6 +136,10 @@ def read_one(source: Source, snapshot: Path | None, config: Config) -> tuple[Sou
     """One source: its result and, when it is to be parsed, its lines (a text capture)
     or its occurrences (an export or saved page, which carry their messages whole)."""
     result = SourceResult(source)
+    if source.skip_reason:
+        result.status, result.error = "skipped", source.skip_reason
+        _seen(result, snapshot)  # recorded once, not at every run
+        return result, None
     failpoint(f"before-read:{source.path.name}")
     try:
         before = source.path.stat()
@@ -143,6 +159,7 @@ def read_one(source: Source, snapshot: Path | None, config: Config) -> tuple[Sou
         after = source.path.stat()
     except NotADump as err:
         result.status, result.error, result.sha256 = "rejected", str(err), err.sha256
+        _seen(result, snapshot)  # a rejection is recorded once, not at every run
         return result, None
     except OSError as err:
         result.status, result.error = "retry", f"cannot read: {err.strerror or err}"
@@ -151,12 +168,7 @@ def read_one(source: Source, snapshot: Path | None, config: Config) -> tuple[Sou
         result.status, result.error = "retry", "file changed while being read (still being written?)"
         return result, None
     result.captured_at = datetime.fromtimestamp(after.st_mtime_ns // 1000 / 1e6, timezone.utc)
-    seen_as = _ingested(snapshot).get(result.sha256, [])
-    if source.name in seen_as:
-        result.status = "unchanged"
-        return result, None
-    if seen_as:
-        result.status, result.error = "skipped", f"same content as {seen_as[0]}, ingested before"
+    if _seen(result, snapshot):
         return result, None
     if file_format not in STRUCTURED_READERS:
         return result, lines_frame(source.name, text.lines)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import glob
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,8 @@ class Source:
     path: Path
     name: str  # as shown in tables: relative to the working directory where possible
     channel: str | None
+    # Why the file is not read (not a regular file; a link out of its input folder).
+    skip_reason: str | None = None
 
 
 def display_name(path: Path) -> str:
@@ -26,18 +29,50 @@ def display_name(path: Path) -> str:
         return absolute.as_posix()
 
 
-def _files_of(argument: str) -> list[Path]:
+def skip_reason(path: Path, root: Path | None) -> str | None:
+    """Why a found entry is not to be read: it is no regular file (a FIFO, socket or
+    device would block or never end), or it is a link whose target leaves `root` (the
+    input folder it was found in; None: named on the command line). A link that cannot
+    be followed (broken, a loop) is read, and reported then, as it may mend."""
+    try:
+        target = path.stat()
+    except OSError:
+        return None
+    if not stat.S_ISREG(target.st_mode):
+        return f"not a regular file ({_kind(target.st_mode)}): never read"
+    if root is not None and path.is_symlink():
+        resolved = Path(os.path.realpath(path))
+        if not resolved.is_relative_to(Path(os.path.realpath(root))):
+            return f"a link to {resolved}, outside the input folder {root}: not read (name the file itself to read it)"
+    return None
+
+
+def _kind(mode: int) -> str:
+    kinds = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a folder"))
+    return next((name for test, name in kinds if test(mode)), "not a file")
+
+
+def _walk(root: Path) -> list[Path]:
+    """Entries under `root`, hidden files and folders left out; links to folders are not
+    followed (an --out inside the inbox is a link: its files are never read)."""
+    found = []
+    for folder, folders, files in os.walk(root, followlinks=False):
+        folders[:] = sorted(name for name in folders if not name.startswith(".")
+                            and not os.path.islink(os.path.join(folder, name)))
+        found += [Path(folder) / name for name in files if not name.startswith(".")]
+    return sorted(found)
+
+
+def _files_of(argument: str) -> list[tuple[Path, Path | None]]:
+    """(file, the input folder it was found in, or None when named itself)."""
     path = Path(argument).expanduser()
     if path.is_dir():
-        # Broken links and link loops are kept: reading them fails with a reason.
-        return sorted(
-            p for p in path.rglob("*")
-            if (p.is_file() or p.is_symlink() and not p.is_dir()) and not p.name.startswith(".")
-        )
+        return [(found, path) for found in _walk(path)]
     if path.exists() or path.is_symlink():
-        return [path]
+        return [(path, None)]
     if glob.has_magic(argument):
-        return sorted(Path(p) for p in glob.glob(os.path.expanduser(argument), recursive=True)
+        return sorted((Path(p), None) for p in glob.glob(os.path.expanduser(argument), recursive=True)
                       if not Path(p).is_dir())
     raise InputError(f"input not found: {argument}")
 
@@ -57,8 +92,8 @@ def discover_sources(inputs: tuple[str, ...], channel: str | None = None) -> lis
             raise InputError(f"cannot read input {argument}: {err.strerror or err}") from None
         if not files and not Path(argument).expanduser().is_dir():  # an empty inbox is fine
             raise InputError(f"no files match: {argument}")
-        for path in files:
+        for path, root in files:
             name = display_name(path)
             folder = Path(os.path.abspath(path)).parent.name
-            found.setdefault(name, Source(path, name, channel or folder))
+            found.setdefault(name, Source(path, name, channel or folder, skip_reason(path, root)))
     return [found[name] for name in sorted(found)]

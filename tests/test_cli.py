@@ -34,9 +34,10 @@ def test_the_report_has_every_stage_and_the_task_runs(seed_runs):
     assert report["posts"] == 23 and report["occurrences"] == 24
 
 
-def test_a_batch_size_of_nothing_is_one_clear_line(tmp_path):
-    result = tgcorpus("run", "data/raw", "--out", str(tmp_path / "out"), "--batch-mb", "0")
-    assert result.returncode == 2 and result.stderr.strip() == "tgcorpus: --batch-mb must be more than 0"
+@pytest.mark.parametrize("size", ["0", "nan", "inf", "-1"])
+def test_a_batch_size_of_nothing_is_one_clear_line(tmp_path, size):
+    result = tgcorpus("run", "data/raw", "--out", str(tmp_path / "out"), "--batch-mb", size)
+    assert result.returncode == 2 and result.stderr.strip() == "tgcorpus: --batch-mb must be a number more than 0"
 
 
 def test_run_exits_cleanly_with_a_summary(seed_runs):

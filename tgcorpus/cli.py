@@ -42,8 +42,8 @@ def run(args: argparse.Namespace) -> int:
     from tasks.discover_sources import InputError, discover_sources
     from tgcorpus.store import Store, StoreError
 
-    if args.batch_mb <= 0:
-        raise UsageError("--batch-mb must be more than 0")
+    if not 0 < args.batch_mb < float("inf"):  # nan and inf too
+        raise UsageError("--batch-mb must be a number more than 0")
     config = Config(inputs=tuple(args.paths) or Config.inputs, out=Path(args.out), channel=args.channel,
                     export_tz=_time_zone(args.export_tz), lock_wait_seconds=args.wait,
                     batch_bytes=max(1, int(args.batch_mb * 2**20)))
