@@ -17,6 +17,8 @@ LANG_CODE = r"^(?:[a-z]{2}|und)$"
 SHA256 = r"^[0-9a-f]{64}$"
 POST_ID = r"^[0-9a-f]{32}$"
 LIST = pl.List(pl.Utf8)
+# The one vocabulary of media kinds, whatever the format (named as Telegram Desktop's
+# JSON export names them); "unknown" is media whose kind the source does not show.
 MEDIA_TYPES = ["photo", "video_file", "video_message", "voice_message", "audio_file", "animation", "sticker",
                "file", "poll", "location", "contact", "game", "invoice", "unknown"]
 

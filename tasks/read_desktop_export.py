@@ -39,7 +39,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from tasks.collapse_copies import count_value
 from tasks.read_source import NotADump
-from tasks.read_telegram_export import RAW_SCHEMA, posts_frame
+from tasks.read_telegram_export import RAW_SCHEMA, check_time_zone, local_to_utc, posts_frame
 
 # Media the writer draws with its own markup (a thumbnail of a downloaded file, a poll).
 MEDIA_MARKUP = (
@@ -206,34 +206,15 @@ def _message_row(block: LexborNode, previous: dict | None) -> dict:
     }
 
 
-def _check_zone(export_tz: str | None) -> None:
-    """Polars converts the dates, so its zone database is the one that must know the name
-    (an empty name would silently mean "no zone")."""
-    if export_tz is None:
-        return
-    try:
-        pl.Series([0], dtype=pl.Datetime("us")).dt.replace_time_zone(export_tz)
-        known = bool(export_tz.strip())
-    except pl.exceptions.PolarsError:
-        known = False
-    if not known:
-        raise ValueError(f"unknown time zone {export_tz!r}: give an IANA name such as Europe/Moscow")
-
-
 def _utc_dates(titles: pl.Expr, export_tz: str | None) -> pl.Expr:
     """Date titles → UTC. A title with "UTC+03:00" is exact; a zone-less one is local
-    time in `export_tz` (UTC when not given). In the hour a clock is turned back a local
-    time happens twice: the earlier is taken."""
+    time in `export_tz` (UTC when not given)."""
     local = titles.str.extract(DATE_TITLE.pattern, 1)
     offset = titles.str.extract(DATE_TITLE.pattern, 2)
     zoned = pl.concat_str(local, pl.lit(" "), offset).str.to_datetime(
         "%d.%m.%Y %H:%M:%S %z", time_zone="UTC", time_unit="us", strict=False
     )
-    zoneless = (
-        local.str.to_datetime("%d.%m.%Y %H:%M:%S", time_unit="us", strict=False)
-        .dt.replace_time_zone(export_tz or "UTC", ambiguous="earliest", non_existent="null")
-        .dt.convert_time_zone("UTC")
-    )
+    zoneless = local_to_utc(local.str.to_datetime("%d.%m.%Y %H:%M:%S", time_unit="us", strict=False), export_tz)
     return pl.when(offset.is_not_null()).then(zoned).otherwise(zoneless)
 
 
@@ -275,7 +256,7 @@ def read_desktop_export(path: Path, source_name: str, export_tz: str | None = No
     `export_tz` (an IANA name) is the zone of zone-less dates; an unknown one raises
     ValueError. Raises NotADump when the file is not such a page.
     """
-    _check_zone(export_tz)
+    check_time_zone(export_tz)
     tree = _parse(path)
     rows: list[dict] = []
     service = 0

@@ -21,6 +21,7 @@ from pathlib import Path
 import ijson
 import polars as pl
 
+from schemas.tables import MEDIA_TYPES
 from tasks.collapse_copies import REACTION, post_ids
 from tasks.entities import hashtags_of
 from tasks.read_source import NotADump
@@ -45,12 +46,6 @@ MEDIA_FIELDS = (
     ("game_title", "game"), ("invoice_information", "invoice"),
 )
 
-# The one vocabulary of media kinds, whatever the format (named as Telegram Desktop's
-# JSON export names them); "unknown" is media whose kind the source does not show.
-MEDIA_TYPES = (
-    "photo", "video_file", "video_message", "voice_message", "audio_file", "animation", "sticker",
-    "file", "poll", "location", "contact", "game", "invoice", "unknown",
-)
 LINKS = pl.List(pl.Utf8)
 
 # One row per message, as every structured reader (JSON export, Desktop HTML export,
@@ -398,6 +393,27 @@ def _first_line(err: Exception) -> str:
     return (str(message).splitlines() or [type(err).__name__])[0].strip()[:120] or type(err).__name__
 
 
+def check_time_zone(export_tz: str | None) -> None:
+    """Polars converts the dates, so its zone database is the one that must know the name
+    (an empty name would silently mean "no zone")."""
+    if export_tz is None:
+        return
+    try:
+        pl.Series([0], dtype=pl.Datetime("us")).dt.replace_time_zone(export_tz)
+        known = bool(export_tz.strip())
+    except pl.exceptions.PolarsError:
+        known = False
+    if not known:
+        raise ValueError(f"unknown time zone {export_tz!r}: give an IANA name such as Europe/Moscow")
+
+
+def local_to_utc(local: pl.Expr, export_tz: str | None) -> pl.Expr:
+    """Naive local datetimes (older exports carry no zone) → UTC, read in `export_tz`
+    (UTC when not given). In the hour a clock is turned back a local time happens twice:
+    the earlier is taken."""
+    return local.dt.replace_time_zone(export_tz or "UTC", ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC")
+
+
 def _from_local_times(raw: pl.DataFrame, export_tz: str | None, warnings: list[str]) -> pl.DataFrame:
     """Dates of older exports (local time, no zone) in UTC: in `export_tz`, else read as
     UTC, with a warning saying so."""
@@ -405,12 +421,10 @@ def _from_local_times(raw: pl.DataFrame, export_tz: str | None, warnings: list[s
     if local and export_tz is None:
         warnings.append(f"{local} dates and edit times have no time zone (an older export): read as UTC; "
                         "--export-tz names their zone")
-    zone = export_tz or "UTC"
     return raw.with_columns(
         pl.coalesce(
             target,
-            pl.col(column).str.to_datetime("%Y-%m-%dT%H:%M:%S", time_unit="us", strict=False)
-            .dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC"),
+            local_to_utc(pl.col(column).str.to_datetime("%Y-%m-%dT%H:%M:%S", time_unit="us", strict=False), export_tz),
         ).alias(target)
         for column, target in LOCAL_TIMES.items()
     ).drop(*LOCAL_TIMES)
@@ -426,6 +440,7 @@ def read_telegram_export(path: Path, source_name: str, export_tz: str | None = N
     Raises NotADump when the JSON is broken before any complete message, or holds no
     messages to read.
     """
+    check_time_zone(export_tz)
     stream, warnings = _Stream(), []
     with open(path, "rb") as file:
         if file.read(3) != b"\xef\xbb\xbf":

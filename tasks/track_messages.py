@@ -19,7 +19,6 @@ import polars as pl
 
 from tasks.collapse_copies import REACTION
 
-UTC = pl.Datetime("us", "UTC")
 IDENTITY = ["channel_given", "channel_username", "channel_title", "channel_numeric_id"]
 # The columns of an occurrence that messages, channels and posts' fields are made of.
 SIGHTING_COLUMNS = [

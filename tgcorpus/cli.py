@@ -86,13 +86,11 @@ def exit_status(summary: dict) -> int:
 
 
 def _time_zone(name: str | None) -> str | None:
-    if name is None:
-        return None
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    from tasks.read_telegram_export import check_time_zone
 
     try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+        check_time_zone(name)
+    except ValueError:
         raise UsageError(f"--export-tz {name!r} is not a time zone name (such as Europe/Moscow)") from None
     return name
 
