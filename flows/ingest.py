@@ -110,14 +110,17 @@ def _ingested(snapshot: Path | None) -> dict[str, list[str]]:
 
 
 def _seen(result: SourceResult, snapshot: Path | None) -> bool:
-    """Whether this content was recorded before: then it is `unchanged` under the same
-    name, `skipped` under another, and not recorded again."""
+    """Whether this content (for an entry never read: this name) was recorded before:
+    then it is `unchanged` under the same name, `skipped` under another, and not
+    recorded again."""
     seen_as = _ingested(snapshot).get(result.sha256, [])
     if result.source.name in seen_as:
         result.status, result.error = "unchanged", None
-    elif seen_as and result.sha256 is not None:
-        result.status, result.error = "skipped", f"same content as {seen_as[0]}, ingested before"
-    return bool(seen_as) and (result.sha256 is not None or result.source.name in seen_as)
+        return True
+    if seen_as and result.sha256 is not None:
+        result.status, result.error = "skipped", f"same content as {seen_as[0]}, recorded before"
+        return True
+    return False
 
 
 @dataclass
@@ -256,8 +259,8 @@ def sightings(batches: list[Batch], work: Path, store: Store) -> dict[str, Path]
     files repeating another file of the run, channel keys, duplicate flags, the fields of
     new and changed posts, and the messages, channels and edits they make."""
     results = [r for b in batches for r in b.results]
-    repeats = _repeated_content(results)
-    ingested = [r for r in results if r.parsed and r.source.name not in repeats]
+    _skip_repeated_content(results)
+    ingested = [r for r in results if r.parsed]
     _one_time_per_export(ingested)
     captured = pl.DataFrame(
         [(r.sha256, r.captured_at) for r in ingested], schema={"source_sha256": pl.Utf8, "captured_at": UTC},
@@ -265,13 +268,12 @@ def sightings(batches: list[Batch], work: Path, store: Store) -> dict[str, Path]
     )
     run = (
         _scan(batches, "occurrences").select("batch", "row", *SIGHTING_COLUMNS)
-        .filter(~pl.col("source_file").is_in(list(repeats))).collect()
+        .filter(pl.col("source_file").is_in([r.source.name for r in ingested])).collect()
         .join(captured, on="source_sha256", how="left", maintain_order="left")
     )
     stored = _stored_sightings(store)
     everything = pl.concat([stored, run], how="diagonal_relaxed")
-    keys = channel_keys(everything)
-    everything = with_channel_keys(everything, keys)
+    everything = with_channel_keys(everything, channel_keys(everything))
     run = everything.filter(pl.col("batch").is_not_null())
     known = store.scan("posts", POST_FIELDS, schema=dtypes("posts"))
     flags = mark_duplicates(run.select("batch", "row", "post_id", *SIGHTING_ORDER, "channel"), known)
@@ -284,8 +286,6 @@ def sightings(batches: list[Batch], work: Path, store: Store) -> dict[str, Path]
         edits = edits.join(stored_relations, on=["post_id", "other_post_id", "kind"], how="anti")
     renamed = everything.filter(pl.col("batch").is_null() & (pl.col("channel") != pl.col("stored_channel")))
     return {
-        "repeats": _stash(pl.DataFrame({"source_file": list(repeats), "first": list(repeats.values())},
-                                       schema={"source_file": pl.Utf8, "first": pl.Utf8}), work, "all", "repeats"),
         "flags": _stash(flags.select("batch", "row", "is_duplicate", "channel"), work, "all", "flags"),
         "first_sightings": _stash(first.select("batch", "row"), work, "all", "first"),
         "new_post_fields": _stash(fields.join(first.select("post_id"), on="post_id", how="semi"), work, "all", "fields"),
@@ -293,7 +293,7 @@ def sightings(batches: list[Batch], work: Path, store: Store) -> dict[str, Path]
         "renamed": _stash(renamed.select("source_file", "source_sha256", "position", "channel"), work, "all", "renamed"),
         "sighted": _stash(flags.drop_nulls("post_id").select("post_id"), work, "all", "sighted"),
         "messages": _stash(messages, work, "all", "messages"),
-        "channels": _stash(channel_rows(everything.drop("channel"), keys), work, "all", "channels"),
+        "channels": _stash(channel_rows(everything), work, "all", "channels"),
         "edits": _stash(edits, work, "all", "edits"),
     }
 
@@ -315,17 +315,16 @@ def _one_time_per_export(results: list[SourceResult]) -> None:
         result.captured_at = newest[result.source.path.parent]
 
 
-def _repeated_content(results: list[SourceResult]) -> dict[str, str]:
-    """Files of this run whose content another file of the run, earlier by name, has:
-    name → that file's name. They are skipped, as they would be in a later run."""
+def _skip_repeated_content(results: list[SourceResult]) -> None:
+    """A file of this run whose content another file of the run, earlier by name, has is
+    skipped, as it would be in a later run. (Per-batch tasks cannot see other batches:
+    this is the first run-wide step.)"""
     first: dict[str, str] = {}
-    repeats = {}
     for result in sorted((r for r in results if r.parsed), key=lambda r: r.source.name):
         if result.sha256 in first:
-            repeats[result.source.name] = first[result.sha256]
+            result.status, result.error = "skipped", f"same content as {first[result.sha256]}, in this run"
         else:
             first[result.sha256] = result.source.name
-    return repeats
 
 
 def _stored_sightings(store: Store) -> pl.DataFrame:
@@ -363,10 +362,9 @@ def _changed(fields: pl.DataFrame, known: pl.DataFrame | None) -> pl.DataFrame:
 def tag(batch: Batch, index: dict[str, Path], work: Path, config: Config) -> Batch:
     """A batch's occurrences marked and keyed, its new posts built and tagged, their paragraphs."""
     in_batch = pl.col("batch") == batch.number
-    repeats = pl.read_parquet(index["repeats"])["source_file"]
     occurrences = (
         pl.read_parquet(batch.parquet["occurrences"])
-        .filter(~pl.col("source_file").is_in(repeats.implode()))
+        .filter(pl.col("source_file").is_in([r.source.name for r in batch.results if r.parsed]))
         .drop("channel")
         .join(pl.scan_parquet(index["flags"]).filter(in_batch).drop("batch").collect(), on="row", how="left")
     )
@@ -491,9 +489,6 @@ def export(batches: list[Batch], index: dict[str, Path], work: Path, store: Stor
     for table, paths in parts.items():
         validate_parts(table, paths)
     results = [r for b in batches for r in b.results]
-    for result in results:
-        if result.source.name in (repeats := dict(pl.read_parquet(index["repeats"]).iter_rows())):
-            result.status, result.error = "skipped", f"same content as {repeats[result.source.name]}, in this run"
     recorded = [r for r in results if r.status in RECORDED]
     relations = pl.concat([pl.read_parquet(index["relations"]), pl.read_parquet(index["edits"])])
     new_rows = {

@@ -203,11 +203,11 @@ def post_fields(sightings: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def channel_rows(sightings: pl.DataFrame, keys: pl.DataFrame) -> pl.DataFrame:
-    """One row per channel key: its username, latest title, numeric id, the names it was
-    given, when it was first and last captured, and its messages' date range."""
-    named = with_channel_keys(sightings, keys)
-    return named.group_by("channel").agg(
+def channel_rows(sightings: pl.DataFrame) -> pl.DataFrame:
+    """One row per channel key (sightings keyed by `with_channel_keys`): its username,
+    latest title, numeric id, the names it was given, when it was first and last
+    captured, and its messages' date range."""
+    return sightings.group_by("channel").agg(
         username=pl.col("channel_username").str.to_lowercase().drop_nulls().min(),
         title=_last("channel_title", SIGHTING_ORDER),
         numeric_id=pl.col("channel_numeric_id").drop_nulls().min(),
