@@ -228,6 +228,10 @@ def test_a_dataset_of_the_previous_version_gets_the_new_columns(prefect_api, tmp
             old.write_parquet(path)
     for folder in ("messages", "channels"):
         shutil.rmtree(snapshot / folder)
+    earlier = tgcorpus("validate", str(out))
+    assert earlier.returncode == 2
+    assert earlier.stderr.strip() == (f"tgcorpus: {out} was written by an earlier tgcorpus: its next run adds the "
+                                      "messages and channels tables")
     run(out, LATE)
     for table in added:
         schemas = {tuple(pq.read_schema(path).names) for path in (out / table).glob("*.parquet")}
