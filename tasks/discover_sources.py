@@ -24,9 +24,15 @@ class Source:
 def display_name(path: Path) -> str:
     absolute = Path(os.path.abspath(path))  # not resolve(): links stay as named, loops too
     try:
-        return absolute.relative_to(Path.cwd().resolve()).as_posix()
+        return printable(absolute.relative_to(Path.cwd().resolve()).as_posix())
     except ValueError:
-        return absolute.as_posix()
+        return printable(absolute.as_posix())
+
+
+def printable(name: str) -> str:
+    """A file or folder name as valid UTF-8 text: bytes that are not UTF-8 (which Python
+    keeps as lone surrogates) are written as \\xNN escapes, so the file is still read."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
 def skip_reason(path: Path, root: Path | None) -> str | None:
@@ -94,6 +100,6 @@ def discover_sources(inputs: tuple[str, ...], channel: str | None = None) -> lis
             raise InputError(f"no files match: {argument}")
         for path, root in files:
             name = display_name(path)
-            folder = Path(os.path.abspath(path)).parent.name
+            folder = printable(Path(os.path.abspath(path)).parent.name)
             found.setdefault(name, Source(path, name, channel or folder, skip_reason(path, root)))
     return [found[name] for name in sorted(found)]

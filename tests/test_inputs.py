@@ -24,6 +24,7 @@ def inbox(tmp_path) -> Path:
     (inbox / "captures" / "page.txt").write_bytes(SEEDS[0].read_bytes())
     (inbox / ".hidden_folder" / "page.txt").write_bytes(SEEDS[1].read_bytes())
     (inbox / "stray.txt").write_text("no post structure here\n")
+    (inbox / os.fsdecode(b"caf\xe9.txt")).write_bytes(SEEDS[1].read_bytes())  # a cp1252 name: not UTF-8
     os.mkfifo(inbox / "pipe.txt")
     (inbox / "passwd.txt").symlink_to("/etc/passwd")
     (inbox / "zeros.txt").symlink_to("/dev/zero")
@@ -38,9 +39,10 @@ def inbox(tmp_path) -> Path:
 
 def test_discovery_reads_only_regular_files_inside_the_root(inbox):
     found = {Path(s.name).name: s.skip_reason for s in discover_sources((str(inbox),))}
-    assert set(found) == {"page.txt", "stray.txt", "pipe.txt", "passwd.txt", "zeros.txt", "inside.txt",
+    assert set(found) == {"page.txt", "stray.txt", "caf\\xe9.txt", "pipe.txt", "passwd.txt", "zeros.txt", "inside.txt",
                           "elsewhere.txt", "socket.txt"}  # the hidden folder's page is not there
     assert found["page.txt"] is None and found["inside.txt"] is None and found["stray.txt"] is None
+    assert found["caf\\xe9.txt"] is None  # read, its name's stray byte written as an escape
     assert found["pipe.txt"] == "not a regular file (a FIFO): never read"
     assert found["socket.txt"] == "not a regular file (a socket): never read"
     assert found["zeros.txt"] == "not a regular file (a character device): never read"
@@ -61,11 +63,11 @@ def test_a_run_over_a_hostile_inbox_reads_only_its_captures_and_reruns_to_nothin
     status = {Path(r["source_file"]).name: (r["status"], r["error"])
               for r in read_table(out, "sources").iter_rows(named=True)}
     assert status["page.txt"] == ("ok", None) and status["inside.txt"][0] == "skipped"  # same content
-    assert status["stray.txt"][0] == "rejected"
+    assert status["stray.txt"][0] == "rejected" and status["caf\\xe9.txt"] == ("ok", None)
     for name in ("pipe.txt", "socket.txt", "zeros.txt", "passwd.txt", "elsewhere.txt"):
         assert status[name][0] == "skipped" and status[name][1], name
     posts = read_table(out, "posts")
-    assert posts.height == 11 and not posts["text"].str.contains("root:").any()
+    assert posts.height == 11 + 13 - 1 and not posts["text"].str.contains("root:").any()
     snapshot = Store(out).current()
     second = tgcorpus("run", str(inbox), "--out", str(out), timeout=180)
     assert second.returncode == 0, second.stderr

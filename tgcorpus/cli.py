@@ -39,13 +39,13 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     if args.dask_local is not None and args.dask_local < 1:
         raise UsageError("--dask-local needs at least 1 worker")
-    from tasks.discover_sources import InputError, discover_sources
+    from tasks.discover_sources import InputError, discover_sources, printable
     from tgcorpus.store import Store, StoreError
 
     if not 0 < args.batch_mb < float("inf"):  # nan and inf too
         raise UsageError("--batch-mb must be a number more than 0")
-    config = Config(inputs=tuple(args.paths) or Config.inputs, out=Path(args.out), channel=args.channel,
-                    export_tz=_time_zone(args.export_tz), lock_wait_seconds=args.wait,
+    config = Config(inputs=tuple(args.paths) or Config.inputs, out=Path(args.out),
+                    channel=printable(args.channel) if args.channel else None, export_tz=_time_zone(args.export_tz), lock_wait_seconds=args.wait,
                     batch_bytes=max(1, int(args.batch_mb * 2**20)))
     try:
         sources = discover_sources(config.inputs, config.channel)  # fail fast, before Prefect starts
