@@ -26,6 +26,8 @@ import pyarrow.parquet as pq
 from tgcorpus.failpoints import failpoint
 
 SNAPSHOTS_KEPT = 3
+# How long a replaced snapshot stays for the readers in it (a long query, a pinned path).
+SNAPSHOT_GRACE_SECONDS = 15 * 60
 
 
 class StoreError(Exception):
@@ -151,8 +153,7 @@ class Store:
                 if old in rewritten:
                     continue
                 if table in columns and pq.read_schema(old).names != list(columns[table]):
-                    _with_columns(old, columns[table]).write_parquet(folder / old.name, compression="zstd")
-                    fsync_path(folder / old.name)
+                    _write_file(_with_columns(old, columns[table]), folder / old.name)
                 else:
                     os.link(old, folder / old.name)
             if table in new_rows:
@@ -165,6 +166,7 @@ class Store:
         staging.rename(snapshot)
         failpoint("before-swap")
         self._point_at(snapshot)
+        os.utime(snapshot)  # when it became current: the grace of the one it replaced starts
         self._prune()
         return snapshot
 
@@ -210,10 +212,7 @@ class Store:
         if frame.height == 0 and not first:
             return
         for number, offset in enumerate(range(0, max(frame.height, 1), rows_per_file)):
-            path = folder / f"part-{prefix}{number:05d}.parquet"
-            frame.slice(offset, rows_per_file).write_parquet(path, compression="zstd", statistics=True)
-            fsync_path(path)
-            failpoint("mid-write")
+            _write_file(frame.slice(offset, rows_per_file), folder / f"part-{prefix}{number:05d}.parquet")
 
     def _point_at(self, snapshot: Path) -> None:
         link = self.out.parent / f".{self.out.name}.link-{snapshot.name}"
@@ -224,9 +223,14 @@ class Store:
         fsync_path(self.out.parent)
 
     def _prune(self) -> None:
-        """Keep the newest snapshots (readers may be in the middle of one)."""
-        for old in sorted(self.home.glob("snapshot-*"))[:-SNAPSHOTS_KEPT]:
-            shutil.rmtree(old, ignore_errors=True)
+        """Remove old snapshots, keeping the newest ones and any replaced less than
+        SNAPSHOT_GRACE_SECONDS ago: a reader may be in the middle of one, however many
+        runs commit meanwhile."""
+        snapshots = sorted(self.home.glob("snapshot-*"))
+        now = time.time()
+        for old, successor in zip(snapshots[:-SNAPSHOTS_KEPT], snapshots[1:]):
+            if now - successor.stat().st_mtime > SNAPSHOT_GRACE_SECONDS:
+                shutil.rmtree(old, ignore_errors=True)
 
     def _clear_leftovers(self) -> None:
         """What runs killed before their commit left: work and staging folders, snapshots
@@ -239,6 +243,12 @@ class Store:
                 shutil.rmtree(snapshot, ignore_errors=True)
         for link in self.out.parent.glob(f".{self.out.name}.link-*"):
             link.unlink(missing_ok=True)
+
+
+def _write_file(frame: pl.DataFrame, path: Path) -> None:
+    frame.write_parquet(path, compression="zstd", statistics=True)
+    fsync_path(path)
+    failpoint("mid-write")
 
 
 def _with_columns(path: Path, columns: dict[str, pl.DataType]) -> pl.DataFrame:
