@@ -544,11 +544,27 @@ def ingest(config: Config) -> dict:
                 shutil.rmtree(work, ignore_errors=True)
     except StoreError as err:
         return {"error": str(err)}
+    except Exception as err:
+        if isinstance(err, OSError) or shutil.disk_usage(store.home).free < FULL_DISK_BYTES:
+            return {"error": f"cannot write to {store.home}: {_write_failure(err, store.home)}; "
+                             "the dataset is as the previous run left it"}
+        raise
     return {
         **summary, "run_id": run_id, "out": str(config.out),
         "stage_seconds": clock.seconds, "stage_peak_bytes": clock.peak_bytes,
         "task_runs": 5 + config.band_tasks + 2 * len(batches), "batches": len(batches),
     }
+
+
+# Free space below which a failed write is put down to a full disk (a numpy or Polars
+# write can fail with no errno to say so).
+FULL_DISK_BYTES = 1 << 20
+
+
+def _write_failure(err: Exception, folder: Path) -> str:
+    if shutil.disk_usage(folder).free < FULL_DISK_BYTES:
+        return "the disk is full"
+    return getattr(err, "strerror", None) or str(err).splitlines()[0]
 
 
 def _nothing_new(results: list[SourceResult], config: Config, run_id: str, clock: "StageClock") -> dict:

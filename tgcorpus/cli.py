@@ -37,6 +37,9 @@ def _writable_folder(out: Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
+    # The summary and one-line errors are the user's interface, not the traceback of a
+    # failed task in Prefect's console log (a bug's traceback still ends the command).
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     if args.dask_local is not None and args.dask_local < 1:
         raise UsageError("--dask-local needs at least 1 worker")
     from tasks.discover_sources import InputError, discover_sources, printable
