@@ -15,15 +15,21 @@ from tasks.split_posts import BODY_ROLES, COUNT, HEADER_PREFIX, REACTION_TOKEN, 
 REACTION = pl.Struct({"emoji": pl.Utf8, "count": pl.Int64})
 
 
+# Counts from 2**53 up are null: no counter gets near it, and from there a float no
+# longer holds every integer (a 20-digit count once stopped the run with a cast error).
+MAX_COUNT = 2**53
+
+
 def count_value(count: pl.Expr) -> pl.Expr:
-    """'1.2K' → 1200, '4,5M' → 4500000, '17' → 17."""
+    """'1.2K' → 1200, '4,5M' → 4500000, '17' → 17; null when too large to be a count."""
     number = count.str.replace(",", ".").str.extract(r"^([0-9.]+)").cast(pl.Float64)
     scale = (
         pl.when(count.str.ends_with("K")).then(1_000)
         .when(count.str.ends_with("M")).then(1_000_000)
         .otherwise(1)
     )
-    return (number * scale).round(0).cast(pl.Int64)
+    value = (number * scale).round(0)
+    return pl.when(value < MAX_COUNT).then(value).cast(pl.Int64)
 
 
 def normalized_text(text: pl.Expr) -> pl.Expr:

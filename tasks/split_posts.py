@@ -8,8 +8,9 @@ Rules (documented in the README, asserted by the tests):
 - Copy B starts at the next line whose key equals the first body line's key, where a
   line's key is its letters and digits, case-folded (a copy that lost emoji or
   punctuation still matches). Both copies start with the same line; after that either
-  copy may lack up to `max_copy_misses` lines of the other. The first such start whose
-  copies align is taken.
+  copy may lack up to `max_copy_misses` lines of the other. Among the ways the bodies
+  can double, the reading of the whole file that leaves fewest lines unmatched is
+  taken (`_Scan.plan`).
 - A title with no doubled body after it is a title-only post. Undoubled lines that run
   to the end of the file are one post cut off by the end of the capture (title plus a
   single copy), since a capture can stop mid-post but never drops a copy elsewhere.
@@ -44,6 +45,9 @@ MAX_COPY_STARTS = 16
 
 # Line kinds, as small integers for the scan.
 TEXT, HEADER, PLACEHOLDER, VIEW, FOOTER, BLANK = range(6)
+PREFIX_ROLES = {HEADER: "header", PLACEHOLDER: "media", VIEW: "view"}
+# A planned body with no second copy: none at all, or one cut off by the end of the file.
+TITLE_ONLY, UNCOPIED = -1, -2
 
 # uncopied: body lines whose second copy the end of the capture cut off.
 ROLES = ["header", "media", "view", "title", "copy_a", "copy_b", "uncopied", "footer", "blank"]
@@ -77,150 +81,229 @@ def classify_lines(lines: pl.DataFrame) -> pl.DataFrame:
 
 
 class _Scan:
-    """The post boundaries of one file's non-blank lines (indices into kinds/keys)."""
+    """The post boundaries of one file's non-blank lines (indices into kinds/keys).
+
+    A body can often double in more than one way (a line that recurs inside it, a copy
+    that lacks a line). Taking the best doubling of each post on its own can shatter
+    the rest of a post into one-line posts, so `plan` chooses, in one backward pass,
+    the doublings whose parse of the whole rest of the file costs least: each missed
+    line costs one, a title-only post or a post cut off by the end of the file more
+    than any accepted doubling; then fewer lines of copy B past copy A's end, fewer
+    copies cut off by the end of the file, more lines paired. Every table is indexed by
+    line and every look-ahead is bounded (MAX_COPY_STARTS starts, runs of equal lines
+    memoised per distance), so the work is linear in lines.
+    """
 
     def __init__(self, kinds: list[int], keys: list[int], max_misses: int):
         self.kinds, self.keys, self.max_misses = kinds, keys, max_misses
-        self.n = len(self.kinds)
-        # next_same[i]: the next index with the same key, or n.
-        self.next_same = [self.n] * self.n
+        n = self.n = len(self.kinds)
+        # next_same[i] / previous_same[i]: the next / previous index with the same key,
+        # or n / -1.
+        self.next_same, self.previous_same = [n] * n, [-1] * n
         seen: dict[int, int] = {}
-        for i in range(self.n - 1, -1, -1):
-            self.next_same[i] = seen.get(self.keys[i], self.n)
+        for i in range(n - 1, -1, -1):
+            self.next_same[i] = seen.get(self.keys[i], n)
             seen[self.keys[i]] = i
-        self._last_double_start: int | None = None
-        self.role = [0] * self.n
-        self.post = [-1] * self.n
-        self.slot = [-1] * self.n
-        self.reject = [""] * self.n
+        seen.clear()
+        for i in range(n):
+            self.previous_same[i] = seen.get(self.keys[i], -1)
+            seen[self.keys[i]] = i
+        # The first index from i on that is a boundary / no footer / no text (n if none).
+        self.next_boundary = self._first_from([HEADER, PLACEHOLDER, VIEW])
+        self.after_footers = self._first_from([TEXT, HEADER, PLACEHOLDER, VIEW])
+        self.text_end = self._first_from([HEADER, PLACEHOLDER, VIEW, FOOTER])
+        # Runs of equal keys d lines apart: d -> (start, end), keys[p] == keys[p + d] for
+        # start <= p < end and not at end. Posts that start inside a run reuse it.
+        self._runs: dict[int, tuple[int, int]] = {}
+        # body_plan[a0]: (end of the body, copy B start | TITLE_ONLY | UNCOPIED, skips of
+        # the alignment, cut) of the post whose body would start at a0.
+        self.body_plan: list[tuple[int, int, tuple, int]] = [(0, TITLE_ONLY, (), 0)] * (n + 1)
+        # Costs are one integer, ordered as (misses, lines of copy B past copy A's end,
+        # cut copies, -paired lines): the weight is more than any file's count of each.
+        self.weight = n + 1
+        # The misses a title-only post or a post cut off by the end of the file counts
+        # as: more than any accepted doubling, which explains its lines better.
+        self.unexplained = max_misses + 1
+        self.role = [0] * n
+        self.post = [-1] * n
+        self.slot = [-1] * n
+        self.reject = [""] * n
 
-    def is_boundary(self, i: int) -> bool:
-        return self.kinds[i] in (HEADER, PLACEHOLDER, VIEW)
+    def _first_from(self, wanted: list[int]) -> list[int]:
+        index = pl.int_range(self.n + 1, eager=True)
+        return (
+            pl.select(pl.when(pl.Series(self.kinds + [-1]).is_in(wanted)).then(index).backward_fill().fill_null(self.n))
+            .to_series()
+            .to_list()
+        )
 
-    def limit_from(self, i: int) -> int:
-        while i < self.n and not self.is_boundary(i):
-            i += 1
-        return i
-
-    def align(self, a0: int, s: int, limit: int):
-        """Align copy A = [a0, s) with copy B from s (keys[a0] == keys[s]).
-
-        Returns (misses, end of copy B, pairs, cut, matched) or None; pairs lists
-        (line, slot) for the lines of both copies, and the `matched` lines found in both
-        copies share a slot; copy A's lines from `cut` on have no second copy (the file
-        ended).
-        """
-        keys, a_end = self.keys, s
-        i, j, misses, slot, pairs, matched = a0, s, 0, 0, [], 0
-        while i < a_end and j < limit:
-            if keys[i] == keys[j]:
-                pairs += ((i, slot), (j, slot))
-                i, j, matched = i + 1, j + 1, matched + 1
-            elif i + 1 < a_end and keys[i + 1] == keys[j]:
-                pairs.append((i, slot))  # copy B lacks line i
-                i, misses = i + 1, misses + 1
-            elif j + 1 < limit and keys[i] == keys[j + 1]:
-                pairs.append((j, slot))  # copy A lacks line j
-                j, misses = j + 1, misses + 1
-            else:
+    def run_length(self, i: int, j: int) -> int:
+        """How many lines from i on have the keys of the lines from j on (i < j)."""
+        d = j - i
+        known = self._runs.get(d)
+        if known and known[0] <= i <= known[1]:
+            return known[1] - i
+        stop = known[0] if known and i < known[0] else -1
+        keys, p = self.keys, i
+        while p + d < self.n and keys[p] == keys[p + d]:
+            p += 1
+            if p == stop:
+                p = known[1]
                 break
-            slot += 1
-        cut_by_end_of_file = j == self.n
-        if not cut_by_end_of_file:
-            misses += a_end - i
-        if j == s or misses > self.max_misses:
-            return None
-        pairs += ((k, slot + k - i) for k in range(i, a_end))  # copy A tail beyond the cut
-        return misses, j, pairs, i, matched
+        self._runs[d] = (i, p)
+        return p - i
 
-    def find_double(self, a0: int, limit: int):
-        """The best doubling of the body starting at a0: fewest misses, then a whole
-        second copy over one cut off by the end of the file, then most lines found in
-        both copies.
+    def matching_run(self, i: int, j: int, s: int, limit: int, slot: int, pairs: list | None):
+        """Advance copy A (from i, up to s) and copy B (from j, up to limit) over lines
+        found in both; with `pairs`, append (line, slot) for each. Returns i, j, slot."""
+        while i < s and j < limit:
+            run = min(self.run_length(i, j), s - i, limit - j)
+            if not run:
+                break
+            if pairs is not None:
+                pairs += ((line, slot + k) for k in range(run) for line in (i + k, j + k))
+            i, j, slot = i + run, j + run, slot + run
+        return i, j, slot
 
-        Several starts of copy B can align (a sentence that recurs inside a body, a post
-        repeated right after itself); the true one leaves fewer lines unmatched and,
-        among equals, pairs more of them.
+    def alignments(self, a0: int, s: int, limit: int) -> list[tuple[int, int, int, int, tuple]]:
+        """Every alignment of copy A = [a0, s) with copy B from s (keys[a0] == keys[s])
+        within max_misses, as (misses, lines of copy B past copy A's end, end of copy B,
+        cut, matched, skips).
+
+        Where the copies differ, copy B may lack the next lines of copy A, or copy A the
+        next lines of copy B (`skips` lists these choices), or copy B may end there,
+        lacking the rest of copy A; where copy B reaches the end of the file, the rest of
+        copy A may instead have no second copy because the file ended (from `cut` on). Trying every choice (a handful, the misses are few)
+        keeps a line that recurs in the body from pairing with the wrong copy. Past the
+        end of copy A, copy B goes on only over lines that repeat a line of the body
+        (copy A lacked one of the repeats): any other line there is the next post's.
         """
-        best, best_rank = None, None
+        keys, found = self.keys, []
+        pending = [(a0, s, 0, 0, 0, ())]  # i, j, misses, lines past copy A's end, slot, skips
+        while pending:
+            i, j, misses, past_end, slot, skips = pending.pop()
+            i, j, slot = self.matching_run(i, j, s, limit, slot, None)
+            if j > s and misses + s - i <= self.max_misses:  # copy B lacks copy A's rest
+                found.append((misses + s - i, past_end, j, s, slot - misses, skips))
+            if j > s and j == self.n and i < s:  # or the file ended in copy B
+                found.append((misses, past_end, j, i, slot - misses, skips))
+            if i == s and j < limit and misses < self.max_misses and self.previous_same[j] >= a0:
+                pending.append((i, j + 1, misses + 1, past_end + 1, slot + 1, skips + ((0, 1),)))
+            if i == s or j == limit:
+                continue
+            for k in range(self.max_misses - misses, 0, -1):
+                if i + k < s and keys[i + k] == keys[j]:
+                    pending.append((i + k, j, misses + k, past_end, slot + k, skips + ((k, 0),)))
+                if j + k < limit and keys[i] == keys[j + k]:
+                    pending.append((i, j + k, misses + k, past_end, slot + k, skips + ((0, k),)))
+        return found
+
+    def pairs(self, a0: int, s: int, limit: int, skips: tuple) -> list[tuple[int, int]]:
+        """(line, slot) for the lines of both copies of one alignment: lines found in both
+        copies share a slot."""
+        pairs: list[tuple[int, int]] = []
+        i, j, slot = a0, s, 0
+        for lacking_in_b, lacking_in_a in skips:
+            i, j, slot = self.matching_run(i, j, s, limit, slot, pairs)
+            pairs += ((i + k, slot + k) for k in range(lacking_in_b))
+            pairs += ((j + k, slot + k) for k in range(lacking_in_a))
+            i, j, slot = i + lacking_in_b, j + lacking_in_a, slot + lacking_in_b + lacking_in_a
+        i, j, slot = self.matching_run(i, j, s, limit, slot, pairs)
+        pairs += ((k, slot + k - i) for k in range(i, s))  # copy A's lines with no second copy
+        return pairs
+
+    def cost(self, misses: int, past_copy_a: int, cut_copies: int, paired: int) -> int:
+        return ((misses * self.weight + past_copy_a) * self.weight + cut_copies) * self.weight - paired
+
+    def doublings(self, a0: int) -> list[tuple[int, int, int, tuple, int]]:
+        """Every way the body starting at a0 doubles, as (cost, end, copy B start, skips, cut)."""
+        limit, found = self.next_boundary[a0], []
         s = self.next_same[a0] if a0 < limit else self.n
         for _ in range(MAX_COPY_STARTS):
             if s >= limit:
                 break
-            found = self.align(a0, s, limit)
-            if found:
-                misses, end, pairs, cut, matched = found
-                rank = (misses, end == self.n and cut < s, -matched)
-                if best_rank is None or rank < best_rank:
-                    best, best_rank = (end, pairs, cut), rank
+            for misses, past_end, end, cut, matched, skips in self.alignments(a0, s, limit):
+                cut_off = int(end == self.n and cut < s)
+                cost = self.cost(misses + cut_off * self.unexplained, past_end, cut_off, matched)
+                found.append((cost, end, s, skips, cut))
             s = self.next_same[s]
-        return best
+        return found
 
-    def last_double_start(self) -> int:
-        """Largest index of the file's last segment where a doubled body starts (or -1)."""
-        if self._last_double_start is None:
-            start = self.n
-            while start > 0 and not self.is_boundary(start - 1):
-                start -= 1
-            self._last_double_start = next(
-                (q for q in range(self.n - 1, start - 1, -1) if self.find_double(q, self.n)),
-                -1,
-            )
-        return self._last_double_start
+    def title_after(self, i: int) -> int:
+        """The index after the header, placeholder and view link (if any) starting at i."""
+        for kind in (HEADER, PLACEHOLDER, VIEW):
+            if i < self.n and self.kinds[i] == kind:
+                i += 1
+        return i
+
+    def plan(self) -> None:
+        """Fill body_plan, from the end of the file back: cost_from[i] is the least cost
+        of parsing lines i.. when a post (or a reject) starts at i."""
+        n, kinds = self.n, self.kinds
+        title_only, uncopied = self.cost(self.unexplained, 0, 0, 0), self.cost(self.unexplained, 0, 1, 0)
+        cost_from = [0] * (n + 1)
+        # Whether a doubled body starts at a0 or later in the file's last segment: if
+        # not, undoubled text there is a post cut off by the end of the capture.
+        doubles_later = False
+        for i in range(n - 1, -1, -1):
+            a0 = i + 1
+            in_last_segment = self.next_boundary[a0] == n
+            if kinds[i] == TEXT or in_last_segment:
+                options = self.doublings(a0)
+                doubles_later = doubles_later or (in_last_segment and bool(options))
+            if kinds[i] == TEXT:
+                if a0 < n and kinds[a0] == FOOTER:
+                    options = [(title_only, a0, TITLE_ONLY, (), a0)]  # a body never starts with one
+                elif not options and in_last_segment and a0 < n and kinds[a0] == TEXT and not doubles_later:
+                    options = [(uncopied, self.text_end[a0], UNCOPIED, (), a0)]
+                elif not options:
+                    options = [(title_only, a0, TITLE_ONLY, (), a0)]
+                totals = [(cost + cost_from[self.after_footers[end]], end, *rest) for cost, end, *rest in options]
+                best = min(totals, key=lambda total: total[0])  # the first of equals: nearest
+                self.body_plan[a0] = best[1:]
+                cost_from[i] = best[0]
+            elif kinds[i] == FOOTER:
+                cost_from[i] = cost_from[i + 1]
+            else:  # a prefix: its post's cost, or that of what follows its rejected lines
+                cost_from[i] = cost_from[self.title_after(i)]
 
     def mark(self, i: int, role: str, post: int, slot: int = -1) -> None:
         self.role[i], self.post[i], self.slot[i] = ROLES.index(role), post, slot
 
     def run(self) -> None:
+        self.plan()
         i, post, kinds = 0, 0, self.kinds
         while i < self.n:
-            start = i
             if kinds[i] == FOOTER:
                 self.reject[i] = "orphan_footer"
                 i += 1
                 continue
-            if kinds[i] == HEADER:
-                self.mark(i, "header", post)
-                i += 1
-            if i < self.n and kinds[i] == PLACEHOLDER:
-                self.mark(i, "media", post)
-                i += 1
-            if i < self.n and kinds[i] == VIEW:
-                self.mark(i, "view", post)
-                i += 1
-            if i == self.n or kinds[i] != TEXT:
-                for k in range(start, i):
-                    self.role[k], self.post[k], self.reject[k] = 0, -1, "no_text"
+            t = self.title_after(i)
+            if t == self.n or kinds[t] != TEXT:
+                for k in range(i, t):
+                    self.reject[k] = "no_text"
+                i = t
                 continue
-            self.mark(i, "title", post)
-            i = self.body(i + 1, post)
+            for k in range(i, t):
+                self.mark(k, PREFIX_ROLES[kinds[k]], post)
+            self.mark(t, "title", post)
+            i = self.body(t + 1, post)
             while i < self.n and kinds[i] == FOOTER:
                 self.mark(i, "footer", post)
                 i += 1
             post += 1
 
     def body(self, a0: int, post: int) -> int:
-        """Mark the body lines after the title; returns the index after the post."""
-        if a0 < self.n and self.kinds[a0] == FOOTER:
-            return a0  # a footer right after the title: a title-only post
-        limit = self.limit_from(a0)
-        found = self.find_double(a0, limit)
-        if found:
-            end, pairs, cut = found
-            copy_b_start = pairs[1][0]  # the first pair is (a0, 0), (copy B start, 0)
-            for line, slot in pairs:
+        """Mark the planned body lines after the title; returns the index after them."""
+        end, copy_b_start, skips, cut = self.body_plan[a0]
+        if copy_b_start == UNCOPIED:
+            for line in range(a0, end):
+                self.mark(line, "uncopied", post, line - a0)
+        elif copy_b_start != TITLE_ONLY:
+            for line, slot in self.pairs(a0, copy_b_start, self.next_boundary[a0], skips):
                 role = "copy_b" if line >= copy_b_start else "uncopied" if line >= cut else "copy_a"
                 self.mark(line, role, post, slot)
-            return end
-        if limit == self.n and a0 < self.n and self.kinds[a0] == TEXT and (
-            self.last_double_start() < a0
-        ):
-            end = a0
-            while end < self.n and self.kinds[end] == TEXT:
-                self.mark(end, "uncopied", post, end - a0)
-                end += 1
-            return end
-        return a0  # title-only post
+        return end
 
 
 def split_posts(lines: pl.DataFrame, max_copy_misses: int = 2) -> pl.DataFrame:
