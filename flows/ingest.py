@@ -48,6 +48,7 @@ from tasks.read_telegram_export import read_telegram_export
 from tasks.read_web_page import read_web_page
 from tasks.read_desktop_export import read_desktop_export
 from tasks.find_near_duplicates import Sketches, bucket_table, candidate_pairs
+from tasks.malformed import ReadLimits
 from tasks.relate_posts import COLUMNS as RELATED_COLUMNS
 from tasks.relate_posts import relate_posts, relations_of, sketch_posts
 from tasks.split_paragraphs import split_paragraphs
@@ -92,6 +93,8 @@ class SourceResult:
     # saved pages), else the file's modification time (text captures carry no dates).
     captured_at: datetime | None = None
     file_format: str | None = None
+    # An export's or saved page's malformed messages: {position, message_id, reason}.
+    rejected_messages: list[dict] = field(default_factory=list)
 
     @property
     def parsed(self) -> bool:
@@ -177,13 +180,16 @@ def read_one(source: Source, snapshot: Path | None, config: Config) -> tuple[Sou
         return result, lines_frame(source.name, text.lines)
     try:
         options = {"export_tz": config.export_tz} if file_format in ("desktop_html", "telegram_json") else {}
-        occurrences, counts = STRUCTURED_READERS[file_format](source.path, source.name, **options)
+        occurrences, counts = STRUCTURED_READERS[file_format](
+            source.path, source.name, limits=ReadLimits.of(config), **options
+        )
     except NotADump as err:
         result.status, result.error = "rejected", str(err)
         return result, None
     result.not_posts = {kind: counts[kind] for kind in ("service", "empty")}
     result.n_posts = counts["posts"]
     result.warning = "; ".join(counts.get("warnings", [])) or None
+    result.rejected_messages = counts["rejected"]
     if occurrences.height == 0:
         result.status, result.error = "rejected", _no_messages(counts)
         return result, None
@@ -199,6 +205,10 @@ def read_one(source: Source, snapshot: Path | None, config: Config) -> tuple[Sou
 
 
 def _no_messages(counts: dict) -> str:
+    if counts["rejected"]:
+        first = counts["rejected"][0]
+        return (f"all {len(counts['rejected'])} messages malformed: the first, id {first['message_id']!r}: "
+                f"{first['reason']}")
     service = f" ({counts['service']} service messages)" if counts.get("service") else ""
     return f"no messages to ingest{service}"
 
@@ -249,8 +259,29 @@ def parse(number: int, sources: list[Source], work: Path, snapshot: Path | None,
         _capture_fields(parsed).select("source_file", "source_sha256"), on="source_file", how="left",
         maintain_order="left",
     )
-    batch.parquet["rejects"] = _stash(rejects, work, "rejects", batch.name())
+    batch.parquet["rejects"] = _stash(
+        pl.concat([rejects, _rejected_messages([r for r, _ in structured])], how="diagonal_relaxed")
+        .select(pl.col(name).cast(dtype) for name, dtype in REJECT_COLUMNS.items()),
+        work, "rejects", batch.name(),
+    )
     return batch
+
+
+# A batch's rejects: line ranges of text captures, malformed messages of the others.
+REJECT_COLUMNS = {"source_file": pl.Utf8, "source_sha256": pl.Utf8, "line_start": pl.Int64, "line_end": pl.Int64,
+                  "position": pl.Int64, "message_id": pl.Utf8, "reason": pl.Utf8}
+
+
+def _rejected_messages(results: list[SourceResult]) -> pl.DataFrame:
+    """The malformed messages of the files read (a file rejected whole has its reason
+    in `sources`)."""
+    return pl.DataFrame(
+        [(r.source.name, r.sha256, m["position"], m["message_id"], m["reason"])
+         for r in results if r.parsed for m in r.rejected_messages],
+        schema={name: REJECT_COLUMNS[name] for name in ("source_file", "source_sha256", "position", "message_id",
+                                                         "reason")},
+        orient="row",
+    )
 
 
 @task(name="sightings", cache_policy=NO_CACHE)
@@ -496,7 +527,8 @@ def export(batches: list[Batch], index: dict[str, Path], work: Path, store: Stor
         "sources": _sources_table(recorded).with_columns(**stamp),
         "rejects": _scan(batches, "rejects").collect()
         .with_columns(run_id=stamp["run_id"])
-        .select("source_file", "source_sha256", "line_start", "line_end", "reason", "run_id"),
+        .select("source_file", "source_sha256", "line_start", "line_end", "reason", "run_id", "position",
+                "message_id"),
     }
     updates = {
         "posts": (["post_id"], pl.read_parquet(index["changed_posts"])),
@@ -695,6 +727,7 @@ def _summary(results: list[SourceResult], new_rows: dict[str, pl.DataFrame], sto
         "posts": posts.height,
         "duplicates": int(occurrences["is_duplicate"].sum()),
         "rejected_lines": int((rejects["line_end"] - rejects["line_start"] + 1).sum()),
+        "rejected_messages": int(rejects["position"].is_not_null().sum()),
         "messages": new_rows["messages"].height,
         "channels": new_rows["channels"].height,
         "edits": new_rows["relations"].filter(pl.col("kind") == "edit").height,
@@ -727,7 +760,7 @@ def _publish_artifacts(results: list[SourceResult], summary: dict) -> None:
                 f"- messages: {summary['messages']} in {summary['channels']} channels ({summary['edits']} new edits)",
                 f"- languages of new posts: {languages}",
                 f"- new relations: {summary['near_duplicates']} near-duplicate pairs, {summary['translations']} translation pairs",
-                f"- rejected lines: {summary['rejected_lines']}",
+                f"- rejected lines: {summary['rejected_lines']}; rejected messages: {summary['rejected_messages']}",
             ]
         ),
         description="Summary of this ingest run",

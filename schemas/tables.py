@@ -229,11 +229,24 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
         {
             "source_file": text(),
             "source_sha256": text(checks=pa.Check.str_matches(SHA256)),
-            **line_range(),
+            # lines of a text capture; null for a message of an export or saved page
+            "line_start": count(1, nullable=True),
+            "line_end": count(1, nullable=True),
             "reason": text(),
             "run_id": text(),
+            # a malformed message of an export or saved page: its place (as
+            # occurrences.position counts) and its id as the file gives it
+            "position": count(0, nullable=True),
+            "message_id": text(nullable=True),
         },
-        checks=ordered_range,
+        checks=[ordered_range, pa.Check(
+            lambda data: data.lazyframe.select(
+                pl.when(pl.col("position").is_null())
+                .then(pl.col("line_start").is_not_null() & pl.col("line_end").is_not_null())
+                .otherwise(pl.col("line_start").is_null() & pl.col("line_end").is_null())
+            ),
+            name="either a line range or a position",
+        )],
         name="rejects",
         strict=True,
     ),

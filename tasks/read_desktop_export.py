@@ -37,9 +37,11 @@ from pathlib import Path
 import polars as pl
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from tasks.collapse_copies import count_value
+from tasks.malformed import (
+    CHECK_COLUMNS, Malformed, ReadLimits, check_html_depth, checked_count, integer_text, reactions_problem, sort_out,
+)
 from tasks.read_source import NotADump
-from tasks.read_telegram_export import RAW_SCHEMA, check_time_zone, local_to_utc, posts_frame
+from tasks.read_telegram_export import DEFAULT_LIMITS, RAW_SCHEMA, check_time_zone, local_to_utc, posts_frame
 
 # Media the writer draws with its own markup (a thumbnail of a downloaded file, a poll).
 MEDIA_MARKUP = (
@@ -173,14 +175,14 @@ def _forwarded_from(block: LexborNode, previous: dict | None) -> str | None:
         return None
     name = forwarded.css_first("div.from_name")
     if name is None:  # joined to the forward before it, from the same sender
-        return previous["forwarded_from"] if previous else None
+        return previous.get("forwarded_from") if previous else None
     return VIA_BOT.sub("", _own_text(name)) or None
 
 
 def _reply_to(block: LexborNode) -> int | None:
     link = block.css_first("div.reply_to a[href]")
     found = REPLY_TARGET.search(link.attributes.get("href") or "") if link is not None else None
-    return int(found.group(1)) if found else None
+    return integer_text(found.group(1), "reply target") if found else None
 
 
 def _message_row(block: LexborNode, previous: dict | None) -> dict:
@@ -191,7 +193,7 @@ def _message_row(block: LexborNode, previous: dict | None) -> dict:
     date = block.css_first("div.pull_right.date.details")
     signature = rendered_text(block.css_first("div.signature"))
     return {
-        "message_id": int(block.attributes["id"].removeprefix("message")),
+        "message_id": integer_text(_id_text(block) or "", "id"),
         "date": date.attributes.get("title") if date is not None else None,
         "forwarded_from": _forwarded_from(block, previous),
         "reply_to_message_id": _reply_to(block),
@@ -204,6 +206,11 @@ def _message_row(block: LexborNode, previous: dict | None) -> dict:
         "mentions": mentions,
         "reactions": _reactions(block),
     }
+
+
+def _id_text(block: LexborNode) -> str | None:
+    """The message id as the page gives it: its `id` attribute without "message"."""
+    return (block.attributes.get("id") or "").removeprefix("message") or None
 
 
 def _utc_dates(titles: pl.Expr, export_tz: str | None) -> pl.Expr:
@@ -235,11 +242,12 @@ def _page_warnings(tree: LexborHTMLParser, path: Path) -> list[str]:
     return warnings
 
 
-def _parse(path: Path) -> LexborHTMLParser:
+def _parse(path: Path, max_depth: int) -> LexborHTMLParser:
     try:
         html = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as err:
         raise NotADump(f"not UTF-8: invalid byte at offset {err.start}") from None
+    check_html_depth(html, max_depth)
     tree = LexborHTMLParser(html)
     if tree.css_first("div.history") is None:
         if tree.css_first("div.page_wrap div.page_header") is not None:
@@ -248,16 +256,25 @@ def _parse(path: Path) -> LexborHTMLParser:
     return tree
 
 
-def read_desktop_export(path: Path, source_name: str, export_tz: str | None = None) -> tuple[pl.DataFrame, dict]:
+def read_desktop_export(path: Path, source_name: str, export_tz: str | None = None,
+                        limits: ReadLimits = DEFAULT_LIMITS) -> tuple[pl.DataFrame, dict]:
     """One Desktop export page → (one row per message, in page order; counts).
 
     Counts: messages (div.message.default blocks), service (service messages; date
-    headers are not counted), empty (no text), posts, warnings (one-line strings).
+    headers are not counted), empty (no text), posts, rejected (one {position,
+    message_id, reason} per malformed message), warnings (one-line strings).
     `export_tz` (an IANA name) is the zone of zone-less dates; an unknown one raises
-    ValueError. Raises NotADump when the file is not such a page.
+    ValueError. Raises NotADump when the file is not such a page, or nests deeper than
+    limits.max_html_depth.
+
+    A message is malformed, and rejected alone, when its `id` attribute is not
+    "message<number>" (Int64), its reply link's target is out of Int64, a reaction
+    count is not a count, or its text is longer than limits.max_message_chars. A date
+    title that is no date leaves the date null (with a warning); missing parts (text,
+    media, signature) are null.
     """
     check_time_zone(export_tz)
-    tree = _parse(path)
+    tree = _parse(path, limits.max_html_depth)
     rows: list[dict] = []
     service = 0
     for block in tree.css("div.history > div.message"):
@@ -265,25 +282,31 @@ def read_desktop_export(path: Path, source_name: str, export_tz: str | None = No
         if "service" in classes:
             service += not (block.attributes.get("id") or "").startswith("message-")
         elif "default" in classes:
-            rows.append(_message_row(block, rows[-1] if rows else None))
+            row = {"position": len(rows), "raw_message_id": _id_text(block)}
+            try:
+                row |= _message_row(block, rows[-1] if rows else None)
+            except Malformed as err:
+                row["problem"] = str(err)
+            rows.append(row)
     title = rendered_text(tree.css_first("div.page_header .text")) or None
     as_text = {"date": pl.Utf8, "reactions": pl.List(pl.Struct({"emoji": pl.Utf8, "count": pl.Utf8}))}
-    schema = {name: as_text.get(name, dtype) for name, dtype in RAW_SCHEMA.items()}
+    schema = {**{name: as_text.get(name, dtype) for name, dtype in RAW_SCHEMA.items()}, **CHECK_COLUMNS}
+    raw, rejected = sort_out(pl.DataFrame(rows, schema=schema), limits, (reactions_problem(pl.col("reactions")),))
+    warnings = _page_warnings(tree, path)
+    if export_tz is None and _has_zoneless_dates(raw["date"]):
+        warnings.append(ZONELESS_WARNING)
     reaction = pl.element()
-    raw = pl.DataFrame(rows, schema=schema).with_columns(
+    raw = raw.with_columns(
         channel_title=pl.lit(title, pl.Utf8),
         date=_utc_dates(pl.col("date"), export_tz),
         reactions=pl.col("reactions").list.eval(pl.struct(
-            emoji=reaction.struct.field("emoji"), count=count_value(reaction.struct.field("count"))
+            emoji=reaction.struct.field("emoji"), count=checked_count(reaction.struct.field("count"))
         )),
     )
-    warnings = _page_warnings(tree, path)
-    if export_tz is None and _has_zoneless_dates(pl.Series([row["date"] for row in rows], dtype=pl.Utf8)):
-        warnings.append(ZONELESS_WARNING)
     unreadable = raw["date"].null_count()
     if unreadable:
         warnings.append(f"{unreadable} messages have no readable date")
     posts, empty = posts_frame(raw, source_name)
     counts = {"messages": len(rows), "service": service, "empty": empty, "posts": posts.height - empty,
-              "warnings": warnings}
+              "rejected": rejected, "warnings": warnings}
     return posts, counts

@@ -17,9 +17,12 @@ from urllib.parse import unquote
 import polars as pl
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from tasks.collapse_copies import count_value
+from tasks.malformed import (
+    CHECK_COLUMNS, Malformed, ReadLimits, check_html_depth, checked_count, count_problem, integer_text,
+    reactions_problem, sort_out,
+)
 from tasks.read_source import NotADump
-from tasks.read_telegram_export import RAW_SCHEMA, posts_frame
+from tasks.read_telegram_export import DEFAULT_LIMITS, RAW_SCHEMA, posts_frame
 
 POST = ".tgme_widget_message[data-post]"
 REPLY_LINK = re.compile(r"t\.me/(?:s/)?[^/?#]+/(\d+)")
@@ -135,20 +138,29 @@ def _first_text(block: LexborNode, selector: str) -> str | None:
 def _reply_to(block: LexborNode) -> int | None:
     reply = block.css_first("a.tgme_widget_message_reply[href]")
     found = REPLY_LINK.search(reply.attributes.get("href") or "") if reply is not None else None
-    return int(found.group(1)) if found else None
+    return integer_text(found.group(1), "reply target") if found else None
 
 
-def read_web_page(path: Path, source_name: str) -> tuple[pl.DataFrame, dict]:
+def read_web_page(path: Path, source_name: str, limits: ReadLimits = DEFAULT_LIMITS) -> tuple[pl.DataFrame, dict]:
     """A saved t.me/s page → (one row per message, in page order; counts).
 
-    Counts: messages (blocks), service, empty (no text), edited, posts. A page holding
-    only service messages ("Channel created") is no error: zero rows, counted.
-    Raises NotADump when the file is not UTF-8 HTML with Telegram post blocks.
+    Counts: messages (blocks), service, empty (no text), edited, posts, rejected (one
+    {position, message_id, reason} per malformed message). A page holding only service
+    messages ("Channel created") is no error: zero rows, counted. Raises NotADump when
+    the file is not UTF-8 HTML with Telegram post blocks, or nests deeper than
+    limits.max_html_depth.
+
+    A message is malformed, and rejected alone, when the number of its `data-post`
+    ("channel/123") is not a number of Int64, its reply link's target is out of Int64,
+    its view count or a reaction count is not a count ("17", "1.2K", "4,5M"; at most
+    twelve digits), or its text is longer than limits.max_message_chars. A `datetime`
+    that is no date leaves the date null; missing parts are null.
     """
     try:
         html = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as err:
         raise NotADump(f"not UTF-8: invalid byte at offset {err.start}") from None
+    check_html_depth(html, limits.max_html_depth)
     document = LexborHTMLParser(html)
     document.strip_tags(["script", "style"])  # their content is never text
     blocks = document.css(POST)
@@ -161,41 +173,52 @@ def read_web_page(path: Path, source_name: str) -> tuple[pl.DataFrame, dict]:
             service += 1
             continue
         channel, _, number = (block.attributes.get("data-post") or "").rpartition("/")
-        time = block.css_first(".tgme_widget_message_date time[datetime]") or block.css_first("time[datetime]")
-        meta = _first_text(block, ".tgme_widget_message_meta") or ""
-        edited += "edited" in meta.lower()
-        media_type, media = _media(block)
-        links, mentions, hashtags = _text_links(block)
-        rows.append({
-            "channel_title": _first_text(block, ".tgme_widget_message_owner_name") or page_title,
-            "channel_username": channel or None,
-            "message_id": int(number) if number.isdigit() else None,
-            "date": time.attributes.get("datetime") if time is not None else None,
-            "forwarded_from": _first_text(block, ".tgme_widget_message_forwarded_from_name"),
-            "reply_to_message_id": _reply_to(block),
-            "author": _first_text(block, ".tgme_widget_message_from_author"),
-            "media_type": media_type,
-            "media": media,
-            "raw_text": _text_and_poll(block),
-            "entity_hashtags": hashtags,
-            "links": links,
-            "mentions": mentions,
-            "reactions": _reactions(block),
-            "views": _first_text(block, ".tgme_widget_message_views"),
-        })
+        edited += "edited" in (_first_text(block, ".tgme_widget_message_meta") or "").lower()
+        row = {"position": len(rows), "raw_message_id": number}
+        try:
+            row |= _message_row(block, channel, number, page_title)
+        except Malformed as err:
+            row["problem"] = str(err)
+        rows.append(row)
     as_text = {"date": pl.Utf8, "views": pl.Utf8,
                "reactions": pl.List(pl.Struct({"emoji": pl.Utf8, "count": pl.Utf8}))}
-    schema = {name: as_text.get(name, dtype) for name, dtype in RAW_SCHEMA.items() if name != "edited_at"}
+    schema = {**{name: as_text.get(name, dtype) for name, dtype in RAW_SCHEMA.items() if name != "edited_at"},
+              **CHECK_COLUMNS}
+    raw, rejected = sort_out(pl.DataFrame(rows, schema=schema), limits,
+                             (count_problem(pl.col("views"), "views"), reactions_problem(pl.col("reactions"))))
     reaction = pl.element()
-    raw = pl.DataFrame(rows, schema=schema).with_columns(
+    raw = raw.with_columns(
         date=pl.col("date").str.to_datetime("%Y-%m-%dT%H:%M:%S%z", time_zone="UTC", time_unit="us", strict=False),
         edited_at=pl.lit(None, pl.Datetime("us", "UTC")),  # the page says "edited", not when
         reactions=pl.col("reactions").list.eval(pl.struct(
-            emoji=reaction.struct.field("emoji"), count=count_value(reaction.struct.field("count"))
+            emoji=reaction.struct.field("emoji"), count=checked_count(reaction.struct.field("count"))
         )),
-        views=count_value(pl.col("views")),
+        views=checked_count(pl.col("views")),
     ).select(list(RAW_SCHEMA))
     posts, empty = posts_frame(raw, source_name)
     counts = {"messages": len(blocks), "service": service, "empty": empty, "edited": edited,
-              "posts": posts.height - empty}
+              "posts": posts.height - empty, "rejected": rejected}
     return posts, counts
+
+
+def _message_row(block: LexborNode, channel: str, number: str, page_title: str | None) -> dict:
+    time = block.css_first(".tgme_widget_message_date time[datetime]") or block.css_first("time[datetime]")
+    media_type, media = _media(block)
+    links, mentions, hashtags = _text_links(block)
+    return {
+        "channel_title": _first_text(block, ".tgme_widget_message_owner_name") or page_title,
+        "channel_username": channel or None,
+        "message_id": integer_text(number, "id"),
+        "date": time.attributes.get("datetime") if time is not None else None,
+        "forwarded_from": _first_text(block, ".tgme_widget_message_forwarded_from_name"),
+        "reply_to_message_id": _reply_to(block),
+        "author": _first_text(block, ".tgme_widget_message_from_author"),
+        "media_type": media_type,
+        "media": media,
+        "raw_text": _text_and_poll(block),
+        "entity_hashtags": hashtags,
+        "links": links,
+        "mentions": mentions,
+        "reactions": _reactions(block),
+        "views": _first_text(block, ".tgme_widget_message_views"),
+    }

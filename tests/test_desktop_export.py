@@ -43,7 +43,7 @@ def test_columns_counts_and_order(page1):
     assert posts.schema == pl.Schema(OUTPUT_SCHEMA)
     # Six message blocks (two of them joined); "created" and "pinned" are service
     # messages; the two date headers are not messages at all.
-    assert counts == {"messages": 6, "service": 2, "empty": 2, "posts": 4, "warnings": []}
+    assert counts == {"messages": 6, "service": 2, "empty": 2, "posts": 4, "rejected": [], "warnings": []}
     assert posts["message_id"].to_list() == [101, 102, 103, 104, 105, 106]
     assert posts["position"].to_list() == list(range(6))
     assert posts.filter(pl.col("post_id").is_null())["message_id"].to_list() == [104, 106]
@@ -211,7 +211,7 @@ def test_poll_text(page2):
 def test_missing_next_page(page2):
     counts = page2[1]
     assert counts == {
-        "messages": 9, "service": 1, "empty": 4, "posts": 5,
+        "messages": 9, "service": 1, "empty": 4, "posts": 5, "rejected": [],
         "warnings": ["next page messages3.html is missing: its messages are not in this export"],
     }
 

@@ -89,7 +89,7 @@ def test_export_columns_and_counts(export):
     posts, counts = export
     assert posts.schema == pl.Schema(OUTPUT_SCHEMA)
     assert counts == {"chats": 1, "skipped_chats": 0, "messages": 7, "service": 1, "empty": 2, "posts": 4,
-                      "warnings": []}
+                      "rejected": [], "warnings": []}
     # Every message is a row; the two without text (media only) have no post_id.
     assert posts["message_id"].to_list() == [41001, 41002, 41003, 41004, 41005, 41006]
     assert posts.filter(pl.col("post_id").is_null())["message_id"].to_list() == [41003, 41006]
@@ -148,7 +148,7 @@ def test_export_text_entities_bom_and_views(tmp_path):
 def test_account_export_reads_channels_only(tmp_path):
     posts, counts = read_telegram_export(FIXTURES / "account_export.json", "account.json")
     assert counts == {"chats": 2, "skipped_chats": 1, "messages": 4, "service": 1, "empty": 0, "posts": 3,
-                      "warnings": []}
+                      "rejected": [], "warnings": []}
     assert posts["channel"].to_list() == ["Russian MFA 🇷🇺", "Russian MFA 🇷🇺", "Old News Channel"]
     assert posts["message_id"].to_list() == [501, 502, 7]
     # One file, one position sequence: (source_file, position) stays a key.
@@ -222,7 +222,7 @@ def test_large_export_streams(tmp_path):
 def test_page_columns_and_counts(page):
     posts, counts = page
     assert posts.schema == pl.Schema(OUTPUT_SCHEMA)
-    assert counts == {"messages": 8, "service": 1, "empty": 2, "edited": 1, "posts": 5}
+    assert counts == {"messages": 8, "service": 1, "empty": 2, "edited": 1, "posts": 5, "rejected": []}
     assert posts.drop_nulls("post_id")["message_id"].to_list() == [41001, 41002, 41004, 41005, 41007]
     assert posts["position"].to_list() == list(range(7))
     assert posts["channel"].unique().to_list() == ["mid_russia"]

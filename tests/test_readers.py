@@ -36,7 +36,7 @@ def test_export_identity_forward_reply_author(channel):
     posts, counts = channel
     assert posts.schema == pl.Schema(OUTPUT_SCHEMA)
     assert counts == {"chats": 1, "skipped_chats": 0, "messages": 9, "service": 1, "empty": 1, "posts": 7,
-                      "warnings": []}
+                      "rejected": [], "warnings": []}
     rows = by_id(posts)
     assert posts["channel_numeric_id"].unique().to_list() == [3204528972]
     assert posts["channel_title"].unique().to_list() == ["عَلَىٰ نَهجِ السَّلَفِ || Upon the path of the Salaf 📚"]
@@ -83,7 +83,7 @@ def test_export_poll_media_and_one_character_posts(channel):
 def test_older_export_takes_entities_from_text():
     posts, counts = read_telegram_export(FIXTURES / "group_export_2022.json", "group.json")
     # a single-chat export is read whatever the chat: here a private group
-    assert counts == {"chats": 1, "skipped_chats": 0, "messages": 5, "service": 1, "empty": 1, "posts": 3,
+    assert counts == {"chats": 1, "skipped_chats": 0, "messages": 5, "service": 1, "empty": 1, "posts": 3, "rejected": [],
                       "warnings": ["4 dates and edit times have no time zone (an older export): read as UTC; "
                                    "--export-tz names their zone"]}
     rows = by_id(posts)
@@ -198,7 +198,7 @@ def fragments():
 def test_page_counts_and_identity(fragments):
     posts, counts = fragments
     assert posts.schema == pl.Schema(OUTPUT_SCHEMA)
-    assert counts == {"messages": 7, "service": 1, "empty": 2, "edited": 0, "posts": 4}
+    assert counts == {"messages": 7, "service": 1, "empty": 2, "edited": 0, "posts": 4, "rejected": []}
     assert posts["message_id"].to_list() == [939, 940, 941, 942, 943, 944]
     assert posts["channel_username"].unique().to_list() == ["oper_goblin"]
     assert posts["channel_title"].unique().to_list() == ["Tynu40k Goblina (oper.ru)"]
@@ -252,4 +252,4 @@ def test_page_with_only_service_messages_gives_no_rows(tmp_path):
     path.write_text(page[:start] + "<section>" + service + page[end:], encoding="utf-8")
     posts, counts = read_web_page(path, "service.html")
     assert posts.height == 0 and posts.schema == pl.Schema(OUTPUT_SCHEMA)
-    assert counts == {"messages": 1, "service": 1, "empty": 0, "edited": 0, "posts": 0}
+    assert counts == {"messages": 1, "service": 1, "empty": 0, "edited": 0, "posts": 0, "rejected": []}

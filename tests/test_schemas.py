@@ -50,8 +50,21 @@ def test_an_invalid_table_leaves_the_published_dataset_as_it_was(tmp_path):
 def rejects_rows(n: int, run_id: str) -> pl.DataFrame:
     return pl.DataFrame(
         {"source_file": ["a.txt"] * n, "source_sha256": ["0" * 64] * n, "line_start": list(range(1, n + 1)),
-         "line_end": list(range(1, n + 1)), "reason": ["blank line between posts"] * n, "run_id": [run_id] * n}
+         "line_end": list(range(1, n + 1)), "reason": ["blank line between posts"] * n, "run_id": [run_id] * n,
+         "position": pl.Series([None] * n, dtype=pl.Int64), "message_id": pl.Series([None] * n, dtype=pl.Utf8)}
     )
+
+
+def test_a_reject_has_either_a_line_range_or_a_position():
+    def reject(line: int | None, position: int | None) -> pl.DataFrame:
+        return rejects_rows(1, "r1").with_columns(
+            pl.lit(line, pl.Int64).alias("line_start"), pl.lit(line, pl.Int64).alias("line_end"),
+            pl.lit(position, pl.Int64).alias("position"))
+    validate("rejects", reject(None, 3))
+    validate("rejects", reject(1, None))
+    for both_or_neither in (reject(1, 3), reject(None, None)):
+        with pytest.raises(TableInvalid, match="either a line range or a position"):
+            validate("rejects", both_or_neither)
 
 
 def test_tables_are_split_into_files_and_read_back_whole(tmp_path):

@@ -25,6 +25,16 @@ class Config:
     batch_rows: int = 50_000
     # Input bytes per batch: one parse and one tag-language task run each.
     batch_bytes: int = 32 << 20
+    # Structured files (exports, saved pages): limits far above anything real, so that
+    # one hostile file cannot exhaust the machine; a file over one is rejected, naming it.
+    # JSON nesting: real exports nest 10 deep; each level costs the parser memory.
+    max_json_depth: int = 64
+    # One message's visible text, in characters: Telegram allows 4,096 (the longest in
+    # the real exports: 4,072); a message over it is rejected on its own.
+    max_message_chars: int = 100_000
+    # HTML nesting: real pages nest 15 deep; the parser's time grows with its square.
+    # The readers walk a message's elements recursively: keep it well under 900.
+    max_html_depth: int = 256
     # Near-duplicates: MinHash/LSH parameters, and how many tasks share the band search.
     near_duplicates: NearDupParams = NearDupParams()
     band_tasks: int = 4
