@@ -15,7 +15,7 @@ lines make unrelated short posts look alike. A long line that recurs is quoted
 content, and a copy of a post shares it like any other line, so it stays in the
 shingles; without it a post made of quotes would have nothing to be matched on.
 
-Candidates come from one group-by over (band, bucket): bands 0..bands-1 hash `rows`
+Candidates are posts sharing a (band, bucket): bands 0..bands-1 hash `rows`
 MinHash values each; one more band holds every non-boilerplate line as its bucket.
 A pair sharing a bucket in a band of `rows` values has Jaccard s with probability
 1 - (1 - s^rows)^bands; with 32 x 4 that is 0.9995 at s = 0.7, 0.99 at 0.6 and 0.23 at
@@ -296,8 +296,7 @@ def verified_pairs(posts: pl.DataFrame, boilerplate: pl.DataFrame | None, sketch
     signed, signatures, whole_lines = sketches.signed, sketches.signatures, sketches.lines
     # Exact word Jaccard only where it can pass: the MinHash estimate (standard error
     # 0.04 at 0.7 with 128 permutations) or the cheap line Jaccard says so. Candidates
-    # grow with the square of the posts (most share a few common word pairs): they are
-    # screened a slice at a time.
+    # run to dozens per post in templated posts: they are screened a slice at a time.
     pairs = pl.concat([
         chunk.with_columns(line_score=jaccard(chunk, whole_lines)).filter(
             (pl.col("line_score") >= params.line_threshold)
@@ -307,7 +306,7 @@ def verified_pairs(posts: pl.DataFrame, boilerplate: pl.DataFrame | None, sketch
     ] or [candidates.with_columns(line_score=pl.lit(0.0))])
     involved = np.unique(np.r_[pairs["a"].to_numpy(), pairs["b"].to_numpy()])
     shingles = word_shingles(post_lines(posts[involved], boilerplate, involved), params)
-    # A slice at a time too: templated posts pass the screening by the million.
+    # Scored a slice at a time too: most candidates of templated posts pass the screening.
     scored = pl.concat([
         chunk.with_columns(score=jaccard(chunk, shingles)).filter(
             (pl.col("score") >= params.threshold) | (pl.col("line_score") >= params.line_threshold)

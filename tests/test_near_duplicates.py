@@ -9,7 +9,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tasks.find_near_duplicates import NearDupParams, cluster_ids, near_duplicate_pairs
+from tasks.find_near_duplicates import (
+    NearDupParams, bucket_table, candidate_pairs, cluster_ids, near_duplicate_pairs, sketch,
+)
 from tasks.mark_boilerplate import mark_boilerplate
 from tasks.split_paragraphs import split_paragraphs
 from tgcorpus.synth import synthesize
@@ -164,7 +166,6 @@ def test_band_groups_together_propose_exactly_the_pairs_of_all_bands(tmp_path):
     """The flow's `candidates` tasks each group-by a group of LSH bands; their union
     is the one-task candidate set, and every band (and the line band) is in one group."""
     from flows.ingest import band_groups
-    from tasks.find_near_duplicates import bucket_table, candidate_pairs, sketch
     from tgcorpus.config import Config
 
     synthesize(tmp_path, posts=400, seed=4)
@@ -210,12 +211,15 @@ def templated_posts() -> tuple[pl.DataFrame, dict[str, str]]:
     return posts, dict(zip(posts["post_id"], families))
 
 
-def test_templated_posts_give_linear_pairs_and_every_family_one_cluster():
-    from tasks.find_near_duplicates import bucket_table, candidate_pairs, sketch
+def proposed(posts: pl.DataFrame, params: NearDupParams) -> pl.DataFrame:
+    """Candidate pairs (a, b) of `posts` without boilerplate marking, sorted."""
+    return candidate_pairs(bucket_table(sketch(posts, None, params), params), params).sort("a", "b")
 
+
+def test_templated_posts_give_linear_pairs_and_every_family_one_cluster():
     posts, family = templated_posts()
     params = NearDupParams()
-    candidates = candidate_pairs(bucket_table(sketch(posts, None, params), params), params)
+    candidates = proposed(posts, params)
     # every post paired with at most bucket_neighbours earlier posts per band (and the
     # line band); all pairs of the shared `Stay tuned` bucket alone would be 4.6 million
     assert candidates.height <= params.bucket_neighbours * (params.bands + 1) * posts.height
@@ -233,14 +237,8 @@ def test_later_posts_leave_the_candidate_pairs_of_earlier_ones_as_they_were():
     """An incremental run sketches the stored posts, then its new ones after them: the
     pairs among stored posts must be those the earlier run proposed, however big their
     buckets have grown."""
-    from tasks.find_near_duplicates import bucket_table, candidate_pairs, sketch
-
     posts, _ = templated_posts()
     params = NearDupParams()
-
-    def candidates(frame: pl.DataFrame) -> pl.DataFrame:
-        return candidate_pairs(bucket_table(sketch(frame, None, params), params), params).sort("a", "b")
-
-    earlier = candidates(posts.head(1_200))
+    earlier = proposed(posts.head(1_200), params)
     assert earlier.height > 0
-    assert candidates(posts).filter(pl.col("b") < 1_200).equals(earlier)
+    assert proposed(posts, params).filter(pl.col("b") < 1_200).equals(earlier)
