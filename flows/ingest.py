@@ -440,13 +440,13 @@ def sketch(batches: list[Batch], index: dict[str, Path], work: Path, store: Stor
 
 
 @task(name="candidates", cache_policy=NO_CACHE)
-def candidates(bands: list[int], index: dict[str, Path], work: Path) -> Path | None:
+def candidates(bands: list[int], index: dict[str, Path], work: Path, config: Config) -> Path | None:
     """Near-duplicate candidate pairs from a group of LSH bands: each band's buckets are
     an independent group-by, so groups of bands are separate tasks (on Dask, workers)."""
     if "buckets" not in index:
         return None
     buckets = pl.scan_parquet(index["buckets"]).filter(pl.col("band").is_in(bands)).collect()
-    return _stash(candidate_pairs(buckets), work, "candidates", f"{min(bands):03d}")
+    return _stash(candidate_pairs(buckets, config.near_duplicates), work, "candidates", f"{min(bands):03d}")
 
 
 @task(name="relate", cache_policy=NO_CACHE)
@@ -568,7 +568,7 @@ def ingest(config: Config) -> dict:
                 )))
                 index = clock("sketch", lambda: sketch(tagged, index, work, store, config))
                 pairs = clock("candidates", lambda: _results(candidates.map(
-                    band_groups(config), index=unmapped(index), work=unmapped(work)
+                    band_groups(config), index=unmapped(index), work=unmapped(work), config=unmapped(config)
                 )))
                 index = clock("relate", lambda: relate(tagged, index, pairs, work, store, config))
                 summary = clock("export", lambda: export(tagged, index, work, store, config, run_id))

@@ -15,11 +15,21 @@ lines make unrelated short posts look alike. A long line that recurs is quoted
 content, and a copy of a post shares it like any other line, so it stays in the
 shingles; without it a post made of quotes would have nothing to be matched on.
 
-Candidates come from one group-by over (band, bucket): bands 0..bands-1 hash `rows`
+Candidates are posts sharing a (band, bucket): bands 0..bands-1 hash `rows`
 MinHash values each; one more band holds every non-boilerplate line as its bucket.
 A pair sharing a bucket in a band of `rows` values has Jaccard s with probability
 1 - (1 - s^rows)^bands; with 32 x 4 that is 0.9995 at s = 0.7, 0.99 at 0.6 and 0.23 at
 0.3, so true pairs are nearly always proposed and dissimilar ones seldom.
+
+A bucket is bounded: each post is paired with at most `bucket_neighbours` posts before
+it in the bucket (in first_seen order, earliest first), so a bucket of m posts yields at
+most m * bucket_neighbours pairs, not m(m-1)/2: thousands of templated posts ("Weather
+for <city>: <n> degrees") share buckets, and their square of pairs took gigabytes. A
+bucket of up to bucket_neighbours + 1 posts yields all its pairs, as before; in a larger
+one every post is still linked to its nearest earlier ones, so a family of copies stays
+one cluster. The pairs of a post depend only on posts seen before it, so a later run,
+whose new posts come after the stored ones, proposes the same pairs as one run over
+everything.
 
 Every hash is stable: xxHash64 (polars-hash) of each word and line, a fixed 64-bit mix for shingles
 and buckets, and MinHash permutations drawn by xxh3 from a fixed seed. Signatures only
@@ -37,6 +47,7 @@ from tasks.mark_boilerplate import stable_hash64
 
 RELATION = {"post_id": pl.Utf8, "other_post_id": pl.Utf8, "kind": pl.Utf8, "score": pl.Float64}
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # odd multiplier that spreads bits (2^64 / golden ratio)
+PAIR_SHIFT = 1 << 32  # a candidate pair (a, b) of uint32 post numbers packed as a * 2^32 + b
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,9 @@ class NearDupParams:
     estimate_margin: float = 0.15    # verify pairs whose MinHash estimate is this close (4 standard errors)
     chunk_posts: int = 5_000         # posts sketched at a time (bounds memory)
     chunk_pairs: int = 200_000       # candidate pairs screened at a time (bounds memory)
+    # Earlier posts of a bucket each post is paired with: candidates grow as posts x this,
+    # not as the square of a bucket's size (templated posts fill buckets by the thousand).
+    bucket_neighbours: int = 10
     boilerplate_max_words: int = 8
     bands: int = 32
     rows: int = 4
@@ -225,16 +239,21 @@ def minhash_similarity(pairs: pl.DataFrame, signed: np.ndarray, signatures: np.n
     return pl.Series(np.where(signed_both, equal, 0.0))
 
 
-def candidate_pairs(buckets: pl.DataFrame) -> pl.DataFrame:
-    """(a, b), a < b: posts sharing a bucket in some band; each band is its own group-by."""
-    return (
-        buckets.group_by("band", "bucket").agg(pl.col("post").unique())
-        .filter(pl.col("post").list.len() > 1)
-        .select(a="post", b="post")
-        .explode("a").explode("b")
-        .filter(pl.col("a") < pl.col("b"))
-        .unique()
-    )
+def candidate_pairs(buckets: pl.DataFrame, params: NearDupParams) -> pl.DataFrame:
+    """(a, b), a < b: posts sharing a bucket in some band, each post paired with the
+    `bucket_neighbours` posts before it in the bucket. Post numbers are in first_seen
+    order, so "before" is "seen earlier"; each band is its own group-by."""
+    members = buckets.select("band", "bucket", "post").unique().sort("band", "bucket", "post")
+    post = pl.col("post").cast(pl.UInt64)
+
+    def earlier(back: int) -> pl.Series:
+        """Each post with the member of its bucket `back` places before it, as a * 2^32 + b
+        (one integer column deduplicates in half the memory of two)."""
+        same_bucket = (pl.col("band") == pl.col("band").shift(back)) & (pl.col("bucket") == pl.col("bucket").shift(back))
+        return members.select(pair=post.shift(back) * PAIR_SHIFT + post, same=same_bucket).filter("same")["pair"]
+
+    pairs = pl.concat([earlier(back) for back in range(1, params.bucket_neighbours + 1)]).unique()
+    return pl.DataFrame({"a": (pairs // PAIR_SHIFT).cast(pl.UInt32), "b": (pairs % PAIR_SHIFT).cast(pl.UInt32)})
 
 
 def jaccard(pairs: pl.DataFrame, sets: pl.DataFrame) -> pl.Series:
@@ -266,8 +285,9 @@ def near_duplicate_pairs(posts: pl.DataFrame, boilerplate: pl.DataFrame | None =
     `boilerplate`: post_id, idx, is_boilerplate for the lines of `text` (idx 0 = title).
     The flow runs the same steps as tasks, the candidate search one group of bands each.
     """
+    posts = posts.sort("first_seen", "post_id")  # post numbers in first_seen order (candidate_pairs)
     sketches = sketch(posts, boilerplate, params)
-    return verified_pairs(posts, boilerplate, sketches, candidate_pairs(bucket_table(sketches, params)), params)
+    return verified_pairs(posts, boilerplate, sketches, candidate_pairs(bucket_table(sketches, params), params), params)
 
 
 def verified_pairs(posts: pl.DataFrame, boilerplate: pl.DataFrame | None, sketches: Sketches,
@@ -276,8 +296,7 @@ def verified_pairs(posts: pl.DataFrame, boilerplate: pl.DataFrame | None, sketch
     signed, signatures, whole_lines = sketches.signed, sketches.signatures, sketches.lines
     # Exact word Jaccard only where it can pass: the MinHash estimate (standard error
     # 0.04 at 0.7 with 128 permutations) or the cheap line Jaccard says so. Candidates
-    # grow with the square of the posts (most share a few common word pairs): they are
-    # screened a slice at a time.
+    # run to dozens per post in templated posts: they are screened a slice at a time.
     pairs = pl.concat([
         chunk.with_columns(line_score=jaccard(chunk, whole_lines)).filter(
             (pl.col("line_score") >= params.line_threshold)
@@ -287,8 +306,13 @@ def verified_pairs(posts: pl.DataFrame, boilerplate: pl.DataFrame | None, sketch
     ] or [candidates.with_columns(line_score=pl.lit(0.0))])
     involved = np.unique(np.r_[pairs["a"].to_numpy(), pairs["b"].to_numpy()])
     shingles = word_shingles(post_lines(posts[involved], boilerplate, involved), params)
-    scored = pairs.with_columns(score=jaccard(pairs, shingles))
-    scored = scored.filter((pl.col("score") >= params.threshold) | (pl.col("line_score") >= params.line_threshold))
+    # Scored a slice at a time too: most candidates of templated posts pass the screening.
+    scored = pl.concat([
+        chunk.with_columns(score=jaccard(chunk, shingles)).filter(
+            (pl.col("score") >= params.threshold) | (pl.col("line_score") >= params.line_threshold)
+        )
+        for chunk in pairs.iter_slices(params.chunk_pairs)
+    ] or [pairs.with_columns(score=pl.lit(0.0))])
     order = posts.select(
         post=pl.int_range(pl.len(), dtype=pl.UInt32), post_id="post_id",
         rank=pl.struct("first_seen", "post_id").rank("ordinal"),

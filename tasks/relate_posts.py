@@ -39,7 +39,7 @@ def relate_posts(
         return new_posts.with_columns(cluster_id=pl.lit(None, pl.Utf8)), pl.DataFrame(schema=NO_FLAGS), \
             pl.DataFrame(schema=NO_RELATIONS)
     everything, boilerplate, sketches = sketch_posts(new_posts, known_posts, near_params)
-    candidates = candidate_pairs(bucket_table(sketches, near_params))
+    candidates = candidate_pairs(bucket_table(sketches, near_params), near_params)
     stored = known_posts.select("post_id", "cluster_id") if known_posts is not None else None
     return relations_of(everything, boilerplate, sketches, candidates, new_posts, stored, sighted,
                         near_params, translation_params)
@@ -49,7 +49,8 @@ def sketch_posts(new_posts: pl.DataFrame, known_posts: pl.DataFrame | None,
                  near_params: NearDupParams) -> tuple[pl.DataFrame, pl.DataFrame, Sketches]:
     """(every post to relate, with first_seen; boilerplate flags of their lines; their
     near-duplicate sketches). The dataset's posts come before this run's: the earliest
-    post names a cluster."""
+    post names a cluster, and a post's candidate pairs depend only on posts before it
+    (see candidate_pairs), so stored posts keep the pairs they had."""
     everything = new_posts.select(COLUMNS)  # a first run: no copy of the texts
     if known_posts is not None:
         everything = pl.concat([known_posts.select(COLUMNS), everything])
