@@ -143,9 +143,15 @@ def test_prefect_yaml_deployment_runs_on_a_process_worker(tmp_path, prefect_env)
 
 
 def call(api: str, path: str, body: dict, secret: str | None = None) -> httpx.Response:
-    """POST to the API, with the credential when given (HTTP Basic, as Prefect's clients send it)."""
+    """POST to the API, with the credential when given (HTTP Basic, as Prefect's clients
+    send it); a 503 (SQLite busy on a loaded machine) is retried, as Prefect's clients do."""
     headers = {"Authorization": "Basic " + base64.b64encode(secret.encode()).decode()} if secret else {}
-    return httpx.post(f"{api}/{path}", json=body, headers=headers, timeout=10)
+    for _ in range(5):
+        response = httpx.post(f"{api}/{path}", json=body, headers=headers, timeout=10)
+        if response.status_code != 503:
+            break
+        time.sleep(1)
+    return response
 
 
 def artifacts(api: str, secret: str, key: str) -> list[dict]:
