@@ -79,7 +79,7 @@ def _as_sigterm(signum, frame) -> None:
 
 def serve_inbox(config: Config, cron: str | None, interval: float | None, log_file: Path) -> None:
     """Serves until SIGTERM or Ctrl-C: both stop Prefect's runner gracefully (it
-    cancels a run in progress, whose work is not committed), then the server child."""
+    cancels a run in progress), then the server child."""
     signal.signal(signal.SIGINT, _as_sigterm)  # the runner handles SIGTERM only
     auth = None if os.environ.get("PREFECT_API_URL") else api_secret(secret_file())
     with prefect_server(log_file, auth_string=auth) as api_url:
