@@ -47,3 +47,35 @@ def prefect_api():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+def live(processes) -> list:
+    """The psutil processes still running (a zombie has ended: it waits to be reaped)."""
+    import psutil
+
+    def running(process) -> bool:
+        try:
+            return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    return [process for process in processes if running(process)]
+
+
+def listening_ports(processes) -> set[int]:
+    """The TCP ports the processes listen on."""
+    import psutil
+
+    return {c.laddr.port for p in live(processes) for c in p.net_connections(kind="tcp")
+            if c.status == psutil.CONN_LISTEN}
+
+
+def port_refused(port: int) -> bool:
+    """Whether nothing listens on 127.0.0.1:port any more."""
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        return False
+    except ConnectionRefusedError:
+        return True

@@ -17,7 +17,7 @@ from polars.testing import assert_frame_equal
 from conftest import TABLES
 from test_scheduling import session_processes, wait_for
 from tgcorpus.config import Config
-from tgcorpus.serve import _free_port, healthy
+from tgcorpus.api_server import free_port, healthy
 from tgcorpus.synth import synthesize
 
 BIN = Path(sys.executable).parent
@@ -57,7 +57,7 @@ def tgcorpus_run(*args: str, env: dict, cwd: Path) -> subprocess.CompletedProces
 def dask_env(tmp_path_factory):
     """The environment of a user with a real Prefect server at PREFECT_API_URL."""
     home = tmp_path_factory.mktemp("dask-prefect-home")
-    port = _free_port()
+    port = free_port()
     api = f"http://127.0.0.1:{port}/api"
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_API_URL": api}
     env.pop("PYTHONWARNINGS", None)
@@ -169,7 +169,7 @@ def test_dask_address_runs_on_an_existing_cluster_with_its_own_prefect_server(ru
     env.pop("PYTHONWARNINGS", None)
     workers_home = tmp_path / "workers-home"
     workers_env = {**env, "PREFECT_HOME": str(workers_home)}
-    port = _free_port()
+    port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     started = [start([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
                       "--dashboard-address", ":0"], workers_env, tmp_path / "scheduler.log")]

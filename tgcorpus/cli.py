@@ -4,9 +4,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
+import signal
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NoReturn
 
 from tgcorpus.config import Config
 
@@ -64,9 +68,7 @@ def run(args: argparse.Namespace) -> int:
     if args.dask_address or args.dask_local:
         summary, dask = _run_on_dask(config, args)
     else:
-        from flows.ingest import ingest
-
-        summary, dask = ingest(config), None
+        summary, dask = _run_here(config), None
     if "error" in summary:
         print(f"tgcorpus: {summary['error']}", file=sys.stderr)
         return 3
@@ -96,6 +98,27 @@ def _time_zone(name: str | None) -> str | None:
     except ValueError:
         raise UsageError(f"--export-tz {name!r} is not a time zone name (such as Europe/Moscow)") from None
     return name
+
+
+def _run_here(config: Config) -> dict:
+    """The flow in this process, on a Prefect API of its own that dies with it; its
+    credential, made for this run, is known to this process and its server alone.
+
+    The flow runs in a thread of its own: the main thread then only waits, so that a
+    signal is handled at once (by _end_at_once; in the main thread, Prefect would take
+    SIGTERM and wait for the task threads before giving it back)."""
+    from tgcorpus.api_server import prefect_server
+    from tgcorpus.store import Store
+
+    log = Store(config.out).home / "prefect-server.log"
+    try:
+        with prefect_server(log, ephemeral=True, auth_string=f"tgcorpus:{secrets.token_urlsafe(32)}"):
+            from flows.ingest import ingest
+
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="flow") as flow_thread:
+                return flow_thread.submit(ingest, config).result()
+    except RuntimeError as err:  # the server did not start
+        raise UsageError(str(err)) from None
 
 
 def _run_on_dask(config, args: argparse.Namespace):
@@ -150,7 +173,7 @@ def format_summary(s: dict, seconds: float) -> str:
 
 
 def serve(args: argparse.Namespace) -> int:
-    from tgcorpus.serve import serve_inbox
+    from tgcorpus.serve import SecretError, serve_inbox
     from tgcorpus.store import Store, StoreError
 
     if not Path(args.inbox).is_dir():
@@ -159,10 +182,10 @@ def serve(args: argparse.Namespace) -> int:
         Store(Path(args.out)).check_writable()
     except StoreError as err:
         raise UsageError(str(err)) from None
-    log = Path(args.out).parent / f".{Path(args.out).name}.tgcorpus" / "prefect-server.log"
+    config = Config(inputs=(args.inbox,), out=Path(args.out), channel=args.channel)
     try:
-        serve_inbox(args.inbox, args.out, args.channel, args.cron, args.interval, log)
-    except RuntimeError as err:
+        serve_inbox(config, args.cron, args.interval, Store(config.out).home / "prefect-server.log")
+    except (RuntimeError, SecretError) as err:
         raise UsageError(str(err)) from None
     return 0
 
@@ -312,16 +335,32 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def _end_at_once(signum: int, frame) -> NoReturn:
+    """SIGINT (Ctrl-C) and SIGTERM end a command at once, with one line and 128 + the
+    signal's number. Nothing is left half done: the kernel releases the dataset lock,
+    the Prefect server child dies with this process (tgcorpus/api_server.py), a run's
+    uncommitted work stays invisible (tgcorpus/store.py) and its work folder is cleared
+    by the next run. Unwinding instead would wait for busy task threads, which no
+    signal can interrupt. (`serve` and Dask runs stop in their own way: see there.)"""
+    name = "" if signum == signal.SIGINT else f" ({signal.Signals(signum).name})"
+    print(f"tgcorpus: interrupted{name}", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     for name, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(name, value)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _end_at_once)
     try:
         return args.handler(args)
     except UsageError as err:
         print(f"tgcorpus: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # a Dask run's own Ctrl-C handler (tgcorpus/cluster.py)
         print("tgcorpus: interrupted", file=sys.stderr)
         return 130
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from tgcorpus.serve import prefect_server
+from tgcorpus.api_server import prefect_server
 
 # A task run on a worker spends much of its time waiting on the Prefect API (creating
 # the run, reporting its states), so a worker runs a few at once: on this project's

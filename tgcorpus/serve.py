@@ -1,94 +1,90 @@
 """`tgcorpus serve`: the ingest flow as a scheduled Prefect deployment.
 
 Schedules fire only against a real Prefect server (the embedded API never runs them).
-With PREFECT_API_URL set, that server is used; otherwise a local `prefect server` is
-started as a child process on 127.0.0.1 (SQLite under the Prefect home) and stopped
-when serving ends (Ctrl-C or SIGTERM).
+With PREFECT_API_URL set, that server is used; otherwise a local one is started as a
+child process on 127.0.0.1 (SQLite under the Prefect home; see tgcorpus/api_server.py)
+and stopped when serving ends (Ctrl-C or SIGTERM).
+
+The local server refuses every API call without its credential, a secret made on
+first use and kept in a file only the user can read (`secret_file`). The deployment's
+flow takes no parameters: it ingests the inbox and --out it was served with, whatever
+a run of it is created with (Prefect fails a run given parameters, with the reason).
 """
 from __future__ import annotations
 
 import os
-import shutil
+import secrets
 import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from contextlib import contextmanager
+import stat
 from pathlib import Path
 
-SERVER_START_SECONDS = 120
+from tgcorpus.api_server import prefect_server
+from tgcorpus.config import Config
+
+# The deployment's name in the Prefect UI: <flow name>/<this>.
+DEPLOYMENT = "inbox"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+class SecretError(Exception):
+    """The credential file cannot be used; the message is one line for the user."""
 
 
-def healthy(api_url: str) -> bool:
+def secret_file() -> Path:
+    """Where the local server's credential lives: the user's config folder, never the
+    dataset or the repository."""
+    config_home = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(config_home) / "tgcorpus" / "prefect-api-auth"
+
+
+def api_secret(path: Path) -> str:
+    """The credential in `path` (user:password, the form Prefect's UI asks for), made on
+    first use in a new file of mode 0600; a file others can read is refused."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    made = f"tgcorpus:{secrets.token_urlsafe(32)}\n"
     try:
-        with urllib.request.urlopen(f"{api_url}/health", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """SIGTERM the server's process group, SIGKILL it if it lingers."""
-    for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(process.pid, sig)
-            process.wait(timeout=wait)
-            return
-        except ProcessLookupError:
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-@contextmanager
-def prefect_server(log_file: Path):
-    """Yields the API URL: PREFECT_API_URL, or that of a local server started here."""
-    if os.environ.get("PREFECT_API_URL"):
-        yield os.environ["PREFECT_API_URL"]
-        return
-    port = _free_port()
-    prefect = shutil.which("prefect", path=str(Path(sys.executable).parent)) or "prefect"
-    with open(log_file, "ab") as log:
-        server = subprocess.Popen(
-            [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
-        )
-    api_url = f"http://127.0.0.1:{port}/api"
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as new:
+            new.write(made)
+    except FileExistsError:
+        pass  # made before (or by a serve starting beside this one)
+    except OSError as err:
+        raise SecretError(f"cannot make the API credential {path}: {err.strerror or err}") from None
     try:
-        deadline = time.monotonic() + SERVER_START_SECONDS
-        while not healthy(api_url):
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the Prefect server did not start; see {log_file}")
-            time.sleep(0.5)
-        os.environ["PREFECT_API_URL"] = api_url
-        yield api_url
-    finally:
-        _stop(server)
+        if os.stat(path).st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise SecretError(f"{path} can be read by other users; make a new one: rm {path}")
+        secret = path.read_text().strip()
+    except OSError as err:
+        raise SecretError(f"cannot read the API credential {path}: {err.strerror or err}") from None
+    if not secret:
+        raise SecretError(f"{path} is empty; make a new one: rm {path}")
+    return secret
 
 
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
+def inbox_flow(config: Config):
+    """The deployment's flow: the ingest flow bound to the served inbox and output. It
+    has no parameters, so no run of it can name other paths; Prefect runs it in a
+    subprocess from this very object (pickled with its closure)."""
+    from prefect import flow
+
+    from flows.ingest import ingest
+
+    def ingest_inbox() -> dict:
+        return ingest.fn(config)
+
+    return flow(ingest_inbox, name=ingest.name, task_runner=ingest.task_runner, description=ingest.description)
 
 
-def serve_inbox(inbox: str, out: str, channel: str | None, cron: str | None, interval: float | None,
-                log_file: Path) -> None:
-    # SIGTERM ends serving the way Ctrl-C does, so that the server child is stopped too.
-    signal.signal(signal.SIGTERM, _interrupt)
-    with prefect_server(log_file) as api_url:
-        print(f"Prefect UI: {api_url.removesuffix('/api')}  (runs of deployment tgcorpus-ingest/inbox)", flush=True)
-        from flows.ingest import ingest
+def _as_sigterm(signum, frame) -> None:
+    os.kill(os.getpid(), signal.SIGTERM)
 
-        config = {"inputs": [inbox], "out": out, "channel": channel}
+
+def serve_inbox(config: Config, cron: str | None, interval: float | None, log_file: Path) -> None:
+    """Serves until SIGTERM or Ctrl-C: both stop Prefect's runner gracefully (it
+    cancels a run in progress), then the server child."""
+    signal.signal(signal.SIGINT, _as_sigterm)  # the runner handles SIGTERM only
+    auth = None if os.environ.get("PREFECT_API_URL") else api_secret(secret_file())
+    with prefect_server(log_file, auth_string=auth) as api_url:
+        served = inbox_flow(config)
+        print(f"Prefect UI: {api_url.removesuffix('/api')}  (runs of deployment {served.name}/{DEPLOYMENT}"
+              + (f"; sign in with the contents of {secret_file()})" if auth else ")"), flush=True)
         schedule = {"cron": cron} if cron else {"interval": interval}
-        try:
-            ingest.serve(name="inbox", parameters={"config": config}, print_starting_message=False, **schedule)
-        except KeyboardInterrupt:
-            pass
+        served.serve(name=DEPLOYMENT, print_starting_message=False, **schedule)
