@@ -42,7 +42,7 @@ from tasks.dedupe_exact import mark_duplicates
 from tasks.discover_sources import Source, discover_sources
 from tasks.export_tables import publish_tables
 from tasks.detect_format import HEAD_BYTES, detect_format
-from tasks.read_source import NotADump, file_facts, lines_frame, read_source, reject_from_head, sha256_of_file
+from tasks.read_source import NotADump, file_facts, files_lines_frame, lines_frame, read_source, reject_from_head, sha256_of_file
 from tasks.read_telegram_export import OUTPUT_SCHEMA as EXPORT_COLUMNS
 from tasks.read_telegram_export import read_telegram_export
 from tasks.read_web_page import read_web_page
@@ -138,7 +138,8 @@ class Batch:
         return f"{self.number:05d}"
 
 
-def read_one(source: Source, snapshot: Path | None, config: Config) -> tuple[SourceResult, pl.DataFrame | None]:
+def read_one(source: Source, snapshot: Path | None,
+             config: Config) -> tuple[SourceResult, list[str] | pl.DataFrame | None]:
     """One source: its result and, when it is to be parsed, its lines (a text capture)
     or its occurrences (an export or saved page, which carry their messages whole)."""
     result = SourceResult(source)
@@ -177,7 +178,7 @@ def read_one(source: Source, snapshot: Path | None, config: Config) -> tuple[Sou
     if _seen(result, snapshot):
         return result, None
     if file_format not in STRUCTURED_READERS:
-        return result, lines_frame(source.name, text.lines)
+        return result, text.lines
     try:
         options = {"export_tz": config.export_tz} if file_format in ("desktop_html", "telegram_json") else {}
         occurrences, counts = STRUCTURED_READERS[file_format](
@@ -232,11 +233,11 @@ def parse(number: int, sources: list[Source], work: Path, snapshot: Path | None,
     batch = Batch(number, [])
     captures, structured = [], []
     for source in sources:
-        result, frame = read_one(source, snapshot, config)
+        result, read = read_one(source, snapshot, config)
         batch.results.append(result)
-        if frame is not None:
-            (captures if "line_no" in frame.columns else structured).append((result, frame))
-    lines = validate("lines", _concat([frame for _, frame in captures], "lines"))
+        if read is not None:
+            (captures if isinstance(read, list) else structured).append((result, read))
+    lines = validate("lines", files_lines_frame([(result.source.name, lines) for result, lines in captures]))
     failpoint("after-read")
     split_lines = validate("split", split_posts(lines, config.max_copy_misses))
     structureless = _without_post_structure(split_lines)
@@ -555,7 +556,9 @@ def ingest(config: Config) -> dict:
             work = store.home / f"work-{run_id}"
             clock = StageClock()
             try:
-                batches = clock("discover", lambda: batch_sources(discover(config), config.batch_bytes))
+                batches = clock("discover", lambda: batch_sources(
+                    discover(config), config.batch_bytes, config.batch_files
+                ))
                 parsed = clock("parse", lambda: _results(parse.map(
                     range(len(batches)), batches, work=unmapped(work), snapshot=unmapped(store.current()),
                     config=unmapped(config),

@@ -10,15 +10,16 @@ from __future__ import annotations
 from tasks.discover_sources import Source
 
 
-def batch_sources(sources: list[Source], max_bytes: int) -> list[list[Source]]:
-    """Consecutive runs of sources, each closed once it holds `max_bytes` or more."""
+def batch_sources(sources: list[Source], max_bytes: int, max_files: int) -> list[list[Source]]:
+    """Consecutive runs of sources, each closed once it holds `max_bytes` or more, or
+    `max_files` files."""
     batches: list[list[Source]] = []
     current: list[Source] = []
     size = 0
     for source in sources:
         current.append(source)
         size += _size(source)
-        if size >= max_bytes:
+        if size >= max_bytes or len(current) >= max_files:
             batches.append(current)
             current, size = [], 0
     if current:

@@ -99,10 +99,22 @@ def read_source(path: Path) -> SourceText:
 
 
 def lines_frame(source_file: str, lines: list[str]) -> pl.DataFrame:
+    return files_lines_frame([(source_file, lines)])
+
+
+def files_lines_frame(files: list[tuple[str, list[str]]]) -> pl.DataFrame:
+    """The lines of many files as one table, built at once: a frame per file costs more
+    than a small file's lines, and a batch may hold thousands of them."""
+    counts = pl.Series([len(lines) for _, lines in files], dtype=pl.Int64)
     return pl.DataFrame(
         {
-            "source_file": pl.Series([source_file] * len(lines), dtype=pl.Utf8),
-            "line_no": pl.int_range(1, len(lines) + 1, eager=True).cast(pl.Int64),
-            "text": pl.Series(lines, dtype=pl.Utf8),
+            "source_file": pl.Series([name for name, _ in files], dtype=pl.Utf8).gather(
+                pl.int_range(len(files), eager=True).repeat_by(counts).explode().drop_nulls()
+            ),
+            "text": pl.Series([line for _, lines in files for line in lines], dtype=pl.Utf8),
         }
+    ).select(
+        "source_file",
+        line_no=pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over("source_file"),
+        text="text",
     )

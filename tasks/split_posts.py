@@ -130,12 +130,15 @@ class _Scan:
         self.reject = [""] * n
 
     def _first_from(self, wanted: list[int]) -> list[int]:
-        index = pl.int_range(self.n + 1, eager=True)
-        return (
-            pl.select(pl.when(pl.Series(self.kinds + [-1]).is_in(wanted)).then(index).backward_fill().fill_null(self.n))
-            .to_series()
-            .to_list()
-        )
+        """For each line, the first line at or after it of a wanted kind (n: none). A
+        plain loop: a capture may be a handful of lines, and a table per file would
+        cost more than the scan."""
+        wanted_kinds, first, found = set(wanted), [self.n] * (self.n + 1), self.n
+        for i in range(self.n - 1, -1, -1):
+            if self.kinds[i] in wanted_kinds:
+                found = i
+            first[i] = found
+        return first
 
     def run_length(self, i: int, j: int) -> int:
         """How many lines from i on have the keys of the lines from j on (i < j)."""

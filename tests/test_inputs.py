@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 
 from conftest import SEEDS, read_table, tgcorpus
+from tasks.batch_sources import batch_sources
 from tasks.discover_sources import discover_sources
 from tgcorpus.store import Store
 
@@ -76,3 +77,14 @@ def test_a_run_over_a_hostile_inbox_reads_only_its_captures_and_reruns_to_nothin
     assert read_table(out, "sources").height == len(status)
     check = tgcorpus("validate", str(out))
     assert check.returncode == 0, check.stdout
+
+
+def test_many_tiny_files_are_batched_by_count_as_well_as_by_size(tmp_path):
+    for number in range(7):
+        (tmp_path / f"{number}.txt").write_bytes(b"x" * (10 + number))
+    sources = discover_sources((str(tmp_path),))
+    by_count = batch_sources(sources, max_bytes=1 << 20, max_files=3)
+    assert [[Path(s.name).name for s in batch] for batch in by_count] == [
+        ["0.txt", "1.txt", "2.txt"], ["3.txt", "4.txt", "5.txt"], ["6.txt"]]
+    by_size = batch_sources(sources, max_bytes=10 + 11 + 12, max_files=1000)  # 0-2 reach 33 bytes
+    assert [len(batch) for batch in by_size] == [3, 3, 1]

@@ -25,6 +25,8 @@ class Config:
     batch_rows: int = 50_000
     # Input bytes per batch: one parse and one tag-language task run each.
     batch_bytes: int = 32 << 20
+    # ... and at most this many files: a batch holds a little of each of its files.
+    batch_files: int = 2_000
     # Structured files (exports, saved pages): limits far above anything real, so that
     # one hostile file cannot exhaust the machine; a file over one is rejected, naming it.
     # JSON nesting: real exports nest 10 deep; each level costs the parser memory.
