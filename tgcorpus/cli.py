@@ -116,9 +116,19 @@ def _run_here(config: Config) -> dict:
             from flows.ingest import ingest
 
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="flow") as flow_thread:
-                return flow_thread.submit(ingest, config).result()
+                summary = flow_thread.submit(ingest, config).result()
+            _send_logs()
+            return summary
     except RuntimeError as err:  # the server did not start
         raise UsageError(str(err)) from None
+
+
+def _send_logs() -> None:
+    """The run's logs reach the API before the server it started stops (else Prefect
+    prints 'Error logging to API' at exit)."""
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=5)
 
 
 def _run_on_dask(config, args: argparse.Namespace):
@@ -141,6 +151,7 @@ def _run_on_dask(config, args: argparse.Namespace):
                 if dask.interrupted:
                     raise KeyboardInterrupt from None
                 raise
+            _send_logs()
     except ClusterError as err:
         raise UsageError(str(err)) from None
     return summary, dask
