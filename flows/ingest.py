@@ -650,11 +650,14 @@ def discover(config: Config) -> list[Source]:
 
 
 def _progress(result: SourceResult) -> SourceResult:
-    detail = f"{result.n_posts} posts" if result.parsed else ": ".join(filter(None, [result.status, result.error]))
-    if result.not_posts.get("empty"):
-        detail += f", {result.not_posts['empty']} messages without text"
-    if result.not_posts.get("service"):
-        detail += f", {result.not_posts['service']} service messages (not ingested)"
+    if result.parsed:
+        detail = f"{result.n_posts} posts"
+        if result.not_posts.get("empty"):
+            detail += f", {result.not_posts['empty']} messages without text"
+        if result.not_posts.get("service"):
+            detail += f", {result.not_posts['service']} service messages (not ingested)"
+    else:  # the reason says what the file holds; counts beside it would say it twice
+        detail = ": ".join(filter(None, [result.status, result.error]))
     print(f"  {result.source.name}: {detail}", file=sys.stderr, flush=True)
     return result
 
