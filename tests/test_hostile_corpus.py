@@ -229,7 +229,6 @@ def test_the_rerun_is_nothing_new_and_the_dataset_validates(ingest):
     assert check.returncode == 0, check.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="needs the near-duplicate bucket bound")
 def test_templated_posts_stay_within_the_budgets(tmp_path):
     case = templated(tmp_path / "inbox")
     write(tmp_path / "inbox", "good.txt", capture("beside the bulletin", 4))
