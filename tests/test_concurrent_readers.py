@@ -53,8 +53,9 @@ def test_a_reader_in_a_snapshot_never_meets_a_missing_file_while_runs_commit(tmp
         try:
             posts = pl.read_parquet(snapshot / "posts" / "**" / "*.parquet")
             time.sleep(0.05)  # a query takes a while: several runs commit meanwhile
-            runs = duckdb.execute(f"select max(runs) from '{snapshot}/summary/**/*.parquet'").fetchone()[0]
-            views = duckdb.execute(f"select sum(views) from '{snapshot}/posts/**/*.parquet'").fetchone()[0]
+            with duckdb.connect() as query:  # its own: the default connection is shared by all tests
+                runs = query.execute(f"select max(runs) from '{snapshot}/summary/**/*.parquet'").fetchall()[0][0]
+                views = query.execute(f"select sum(views) from '{snapshot}/posts/**/*.parquet'").fetchall()[0][0]
             heights.append((posts.height, runs, views == posts["views"].sum()))
             reads += 1
         except Exception as err:  # noqa: BLE001 - any failure to read is what this test is about
