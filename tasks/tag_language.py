@@ -98,7 +98,27 @@ MAX_DETECT_CHARS = 1_000
 FASTTEXT_TOP_K = 12
 MAX_SAMPLE_CHARS = 20_000
 SHORTCUT_LETTERS, SHORTCUT_SHARE = 40, 0.99
+# fastText's favourite is taken over the configured candidates when it is a language we do
+# not configure (Polish, German, Turkish in Latin letters; Tatar in Cyrillic), it has at
+# least this probability and the candidates together less than this (at 0.5 / 0.1 of the
+# top, "Emotional problems (1.7 per cent)" became Italian).
 GATE_FOREIGN_TOP, GATE_CANDIDATE_MASS = 0.9, 0.02
+# When every candidate's alphabet lacks some letter of the text (ę ł ż, ß ü, ğ ş), fastText's
+# favourite outside them needs only to lead ("Dziękujemy za wsparcie!": Polish at 0.7).
+GATE_FOREIGN_LETTERS_TOP = 0.5
+# A Latin word with a capital letter (Esquire, Men's, iPhone, VK) is mostly a name or brand:
+# when the script with most letters is chosen, its letters count this much, so names do not
+# outvote the running text around them ("Мы в Telegram | VK" is Russian).
+NAME_WEIGHT = 0.25
+# Below min_letters letters a text is tagged only when its evidence points somewhere: the
+# winner's share among the candidates (a letter only one language has: Україна 1.0; a word
+# one language's list knows: Дякую 0.95, Спасибо 0.93; Ура 0.23) is at least this, above
+# the 1/7 that seven Cyrillic candidates get with no evidence at all; otherwise 'und'.
+SHORT_MIN_SHARE = 0.2
+# A short paragraph whose letters fit its post's language keeps the post's tag unless its
+# own detection names another language with at least this score (Дякую 0.95 in a Russian
+# post is Ukrainian; Так 0.42 or Да 0.27 follow the post).
+PARAGRAPH_OWN_SCORE = 0.9
 
 _STRIP = (
     r"[\w.+-]+@[\w-]+\.[\w.-]+"  # e-mail
@@ -220,20 +240,24 @@ def _cleaned_text(texts: pl.Expr) -> pl.Expr:
     text = texts.fill_null("").str.slice(0, MAX_SAMPLE_CHARS).str.normalize("NFC").map_batches(
         _strip, return_dtype=pl.Utf8
     )
+    # A post of hashtags only (#Україна #Київ #війна) is judged on their words; elsewhere
+    # hashtags carry no language (a Russian post's #Breaking #WorldNews).
+    hashtags = texts.fill_null("").str.slice(0, MAX_SAMPLE_CHARS).str.extract_all(r"#\w+").list.join(" ")
+    hashtags = hashtags.str.replace_all(r"[#_]", " ")
+    text = pl.when(_count_letters(text) == 0).then(hashtags).otherwise(text)
     for pattern, replacement in _HOMOGLYPH_I:
         text = text.str.replace_all(pattern, replacement)
     return text
 
 
 def _cleaned_columns(text: pl.Expr) -> list[pl.Expr]:
-    """Letter count and the words of each script of the cleaned text (see _cleaned_text)."""
+    """The words of each script of the cleaned text (see _cleaned_text)."""
     cyrillic = text.str.extract_all(_words("Cyrillic")).list.join(" ")
     latin = text.str.extract_all(_words("Latin")).list.join(" ")
     return [
-        _count_letters(text).alias("_letters"),
         cyrillic.alias("_cyrillic"),
         latin.alias("_latin"),
-        text.str.extract_all(r"\p{L}[\p{L}\p{M}]*").list.join(" ").alias("_any"),
+        text.str.extract_all(rf"{_OTHER_LETTER}[{_OTHER_LETTER[1:-1]}\p{{M}}]*").list.join(" ").alias("_other"),
     ]
 
 
@@ -244,7 +268,10 @@ def _count_letters(text: pl.Expr) -> pl.Expr:
 
 # Working columns of _with_features: each is computed once and reused (Polars would
 # compute an expression again wherever it is repeated).
-_TEMP = ("_cleaned", "_cyrillic", "_latin", "_any", "_n_cyr", "_n_lat", "_lower")
+_TEMP = ("_cleaned", "_cyrillic", "_latin", "_other", "_n_cyr", "_n_lat", "_n_names", "_n_other", "_lower")
+# Letters of any script but Latin and Cyrillic (Han, Arabic, Hebrew, kana ...).
+_OTHER_LETTER = r"[\p{L}--\p{Latin}--\p{Cyrillic}]"
+_LATIN_NAME = r"\S*\p{Lu}\S*"  # a word of _latin (space-joined) with a capital
 
 
 def _with_features(frame: pl.DataFrame, column: str, languages: tuple[str, ...]) -> pl.DataFrame:
@@ -254,22 +281,28 @@ def _with_features(frame: pl.DataFrame, column: str, languages: tuple[str, ...])
     frame = frame.with_columns(
         _n_cyr=_count_letters(pl.col("_cyrillic")),
         _n_lat=_count_letters(pl.col("_latin")),
+        _n_names=_count_letters(pl.col("_latin").str.extract_all(_LATIN_NAME).list.join("")),
+        _n_other=_count_letters(pl.col("_other")),
     )
-    n_cyr, n_lat = pl.col("_n_cyr"), pl.col("_n_lat")
-    n_other = pl.col("_letters") - n_cyr - n_lat
+    n_cyr, n_other = pl.col("_n_cyr"), pl.col("_n_other")
+    n_lat = pl.col("_n_lat") - (1 - NAME_WEIGHT) * pl.col("_n_names")
     script = (
         pl.when((n_cyr >= n_lat) & (n_cyr >= n_other) & (n_cyr > 0)).then(pl.lit("Cyrillic"))
         .when((n_lat >= n_other) & (n_lat > 0)).then(pl.lit("Latin"))
-        .otherwise(pl.lit("Other"))
+        .when(n_other > 0).then(pl.lit("Other"))
+        .otherwise(pl.lit(None, pl.Utf8))
     )
     frame = frame.with_columns(_script=script).with_columns(
         _det=pl.when(pl.col("_script") == "Cyrillic").then("_cyrillic")
         .when(pl.col("_script") == "Latin").then("_latin")
-        .otherwise("_any")
+        .when(pl.col("_script") == "Other").then("_other")
+        .otherwise(pl.lit(""))
         # The detectors' cost grows with length, their accuracy does not past about 150
         # words (1,000 characters): fastText was 45% of a 200 MB run at 4,000.
         .str.slice(0, MAX_DETECT_CHARS)
     )
+    # Letters of the running text the detectors judge (the main script's words)
+    frame = frame.with_columns(_letters=_count_letters(pl.col("_det")))
     # The letters of the lower-cased _det (letters outside an alphabet are what is left
     # when the alphabet's runs are removed: as counting them one match at a time, faster).
     frame = frame.with_columns(_lower=pl.col("_det").str.to_lowercase().str.replace_all(r"\P{L}+", ""))
@@ -301,9 +334,10 @@ class LanguageTagger:
     def detect_frame(self, frame: pl.DataFrame) -> pl.DataFrame:
         """``frame`` carries the columns of ``_with_features``; returns lang/lang_score per row."""
         keys = ["_det", "_script", "_letters"]
-        foreign_cols = [f"_foreign_{lang}" for lang in self.languages]
-        decidable = (pl.col("_letters") >= max(self.min_letters, 1)) & (pl.col("_det") != "")
-        distinct = frame.filter(decidable).select(keys + foreign_cols).unique(subset=keys, maintain_order=True)
+        evidence_cols = [f"_foreign_{lang}" for lang in self.languages]
+        evidence_cols += [f"_marker_{lang}" for lang in self.languages if lang in MARKERS]
+        decidable = pl.col("_letters") > 0
+        distinct = frame.filter(decidable).select(keys + evidence_cols).unique(subset=keys, maintain_order=True)
         langs, scores = self._decide(distinct.rows(named=True)) if distinct.height else ([], [])
         decided = distinct.select(keys).with_columns(
             lang=pl.Series(langs, dtype=pl.Utf8), lang_score=pl.Series(scores, dtype=pl.Float64)
@@ -324,14 +358,19 @@ class LanguageTagger:
         pending: list[tuple] = []  # rows that need the vote: (row, cands, ft share, lingua text, foreign, letters, lexicon)
         for i, row in enumerate(rows):
             cands = self._candidates(row["_script"])
-            if not cands:
-                results.append((UND, 0.0))
-                continue
             ft_all = {d["lang"]: d["score"] for d in fasttext.detect(row["_det"], k=FASTTEXT_TOP_K)}
             mass = sum(ft_all.get(lang, 0.0) for lang in cands)
             top_label, top_prob = max(ft_all.items(), key=lambda kv: kv[1]) if ft_all else (UND, 0.0)
-            if top_label not in self.languages and top_prob >= GATE_FOREIGN_TOP and mass < GATE_CANDIDATE_MASS:
-                results.append((UND, 0.0))  # confidently some language we do not tag
+            foreign_to_all = all(row[f"_foreign_{lang}"] > 0 for lang in cands)
+            if not cands or (
+                top_label not in self.languages
+                and row["_letters"] >= self.min_letters  # fastText-lite guesses wildly on one word
+                and (
+                    (top_prob >= GATE_FOREIGN_TOP and mass < GATE_CANDIDATE_MASS)
+                    or (foreign_to_all and top_prob >= GATE_FOREIGN_LETTERS_TOP)
+                )
+            ):
+                results.append((top_label, top_prob))  # a language we do not configure: fastText's
                 continue
             share = {lang: ft_all.get(lang, 0.0) / mass if mass else 0.0 for lang in cands}
             foreign = {lang: row[f"_foreign_{lang}"] for lang in cands}
@@ -347,7 +386,10 @@ class LanguageTagger:
                 lang in self._lingua_codes for lang in cands
             )
             lingua_text = self._lingua_text(row["_det"], cands, foreign, best, letters) if lingua_ok else ""
-            pending.append((i, cands, share, lingua_text, foreign, letters, lexicon_evidence(row["_det"], cands)))
+            markers = {lang: row[f"_marker_{lang}"] for lang in cands if lang in MARKERS}
+            lexicon = lexicon_evidence(row["_det"], cands)
+            short = letters < self.min_letters
+            pending.append((i, cands, share, lingua_text, foreign, letters, _with_listless(lexicon, cands, markers, short)))
 
         lingua_texts = [p[3] for p in pending]
         to_lingua = [t for t in dict.fromkeys(lingua_texts) if t]
@@ -359,6 +401,9 @@ class LanguageTagger:
                 confidences[text] = {cv.language.iso_code_639_1.name.lower(): round(cv.value, 9) for cv in conf}
         for i, cands, share, lingua_text, foreign, letters, lexicon in pending:
             results[i] = _vote(cands, share, confidences.get(lingua_text), foreign, letters, lexicon)
+        for i, row in enumerate(rows):
+            if row["_letters"] < self.min_letters and results[i][1] < SHORT_MIN_SHARE:
+                results[i] = (UND, 0.0)  # too short, and nothing in it decides
         return [r[0] for r in results], [round(float(r[1]), 6) for r in results]
 
     @cached_property
@@ -375,6 +420,19 @@ class LanguageTagger:
         if not hidden:
             return text
         return " ".join(w for w in text.split() if not hidden.intersection(w.lower()))
+
+
+def _with_listless(lexicon: dict, cands: list[str], markers: dict, short: bool) -> dict:
+    """Word evidence for the candidates without a word list (be, kk): neutral (the best
+    listed value), except in a short text without the language's marker letters, where it
+    is the worst: there the words decide, and "Ура" or "Так" is no evidence for Belarusian.
+    (Longer Belarusian texts without ў/і exist: "Вось такое харчаваньне.")"""
+    if not lexicon:
+        return lexicon
+    best, worst = max(lexicon.values()), min(lexicon.values())
+    return lexicon | {
+        lang: worst if short and not markers.get(lang, True) else best for lang in cands if lang not in lexicon
+    }
 
 
 def _vote(
@@ -423,17 +481,23 @@ def tag_paragraphs(paragraphs: pl.DataFrame, post_langs: pl.DataFrame, tagger: L
             fits = fits & (pl.col(f"_marker_{lang}") | (pl.col("_letters") < telling))
         agrees = agrees | ((post_lang == lang) & pl.col("_script").is_in(list(_scripts_of(lang))) & fits)
     frame = frame.with_columns(_agrees=agrees.fill_null(False)).with_row_index("_row")
-    own = frame.filter(~pl.col("_agrees"))
+    # A short paragraph that agrees by its letters may still hold a word that decides
+    # otherwise ("Дякую!" in a Russian post): it is detected too, and keeps its own tag
+    # only when that is decisive.
+    own = frame.filter(~pl.col("_agrees") | (pl.col("_letters") < SHORTCUT_LETTERS))
     own_tags = own.select("_row").hstack(tagger.detect_frame(own))  # one batch, deduplicated inside
     tags = frame.join(own_tags, on="_row", how="left", maintain_order="left")
+    inherits = pl.col("_agrees") & (
+        pl.col("lang").is_null() | (pl.col("lang") == post_lang) | (pl.col("lang_score") < PARAGRAPH_OWN_SCORE)
+    )
     lang = (
         pl.when(pl.col("_letters") == 0).then(pl.lit(UND))
-        .when(pl.col("_agrees")).then(post_lang)
+        .when(inherits).then(post_lang)
         .otherwise(pl.col("lang"))
     )
     score = (
         pl.when(pl.col("_letters") == 0).then(0.0)
-        .when(pl.col("_agrees")).then(pl.col("_post_score"))
+        .when(inherits).then(pl.col("_post_score"))
         .otherwise(pl.col("lang_score"))
     )
     tags = tags.select(lang=lang.fill_null(UND), lang_score=score.fill_null(0.0).cast(pl.Float64))
