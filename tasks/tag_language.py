@@ -103,13 +103,27 @@ SHORTCUT_LETTERS, SHORTCUT_SHARE = 40, 0.99
 # least this probability and the candidates together less than this (at 0.5 / 0.1 of the
 # top, "Emotional problems (1.7 per cent)" became Italian).
 GATE_FOREIGN_TOP, GATE_CANDIDATE_MASS = 0.9, 0.02
-# When every candidate's alphabet lacks some letter of the text (ę ł ż, ß ü, ğ ş), fastText's
-# favourite outside them needs only to lead ("Dziękujemy za wsparcie!": Polish at 0.7).
-GATE_FOREIGN_LETTERS_TOP = 0.5
+# When every candidate's alphabet lacks at least this share of the text's letters (ę ł ż,
+# ß ü, ğ ş), fastText's favourite outside them needs only to lead ("Dziękujemy za
+# wsparcie!": Polish at 0.7, ę is 5% of the letters). One transliterated name in an English
+# line (Ṣaḥīḥ) is a smaller share.
+GATE_FOREIGN_LETTERS_TOP, GATE_FOREIGN_LETTERS_SHARE = 0.5, 0.02
+# Tags are ISO 639-1 (two letters; the schemas check it). fastText names some varieties with
+# three letters: those that belong to a two-letter macrolanguage are read as it (Egyptian
+# Arabic is ar, Cantonese zh); any other (ceb, war ...) gives way to fastText's best
+# two-letter language.
+FASTTEXT_MACROLANGUAGES = {"arz": "ar", "azb": "az", "wuu": "zh", "yue": "zh", "pnb": "pa", "ckb": "ku", "mzn": "fa"}
 # A Latin word with a capital letter (Esquire, Men's, iPhone, VK) is mostly a name or brand:
-# when the script with most letters is chosen, its letters count this much, so names do not
-# outvote the running text around them ("Мы в Telegram | VK" is Russian).
+# when Cyrillic and Latin letters are weighed for the main script, its letters count this
+# much, so names do not outvote the running text around them ("Мы в Telegram | VK" is
+# Russian). Against other scripts they count in full ("Ibn Bāz رحمه الله said:" is English).
 NAME_WEIGHT = 0.25
+# A Han, kana or Hangul character is about a word, not a letter: it counts as this many
+# letters against Latin ("苹果发布了新款 iPhone 15 Pro Max 和 Apple Watch" is Chinese).
+DENSE_SCRIPT_WEIGHT = 3
+_DENSE_LETTER = r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]"
+# fastText-lite reads Arabic without its vowel marks (harakat) far better than with them.
+_ARABIC_MARK = r"[\x{064B}-\x{065F}\x{0670}\x{06D6}-\x{06ED}\x{08D3}-\x{08FF}]"  # Unicode script: Inherited
 # Below min_letters letters a text is tagged only when its evidence points somewhere: the
 # winner's share among the candidates (a letter only one language has: Україна 1.0; a word
 # one language's list knows: Дякую 0.95, Спасибо 0.93; Ура 0.23) is at least this, above
@@ -257,7 +271,7 @@ def _cleaned_columns(text: pl.Expr) -> list[pl.Expr]:
     return [
         cyrillic.alias("_cyrillic"),
         latin.alias("_latin"),
-        text.str.extract_all(rf"{_OTHER_LETTER}[{_OTHER_LETTER[1:-1]}\p{{M}}]*").list.join(" ").alias("_other"),
+        text.str.extract_all(rf"{_OTHER_LETTER}(?:{_OTHER_LETTER}|\p{{M}})*").list.join(" ").alias("_other"),
     ]
 
 
@@ -269,8 +283,9 @@ def _count_letters(text: pl.Expr) -> pl.Expr:
 # Working columns of _with_features: each is computed once and reused (Polars would
 # compute an expression again wherever it is repeated).
 _TEMP = ("_cleaned", "_cyrillic", "_latin", "_other", "_n_cyr", "_n_lat", "_n_names", "_n_other", "_lower")
-# Letters of any script but Latin and Cyrillic (Han, Arabic, Hebrew, kana ...).
-_OTHER_LETTER = r"[\p{L}--\p{Latin}--\p{Cyrillic}]"
+# Letters of any script but Latin and Cyrillic (Han, Arabic, Hebrew, kana ...), without the
+# Hangul fillers: blank "letters" that decorations (ㅤㅤ) are made of.
+_OTHER_LETTER = r"[\p{L}--\p{Latin}--\p{Cyrillic}--[\x{115F}\x{1160}\x{3164}\x{FFA0}]]"
 _LATIN_NAME = r"\S*\p{Lu}\S*"  # a word of _latin (space-joined) with a capital
 
 
@@ -282,12 +297,14 @@ def _with_features(frame: pl.DataFrame, column: str, languages: tuple[str, ...])
         _n_cyr=_count_letters(pl.col("_cyrillic")),
         _n_lat=_count_letters(pl.col("_latin")),
         _n_names=_count_letters(pl.col("_latin").str.extract_all(_LATIN_NAME).list.join("")),
-        _n_other=_count_letters(pl.col("_other")),
+        _n_other=_count_letters(pl.col("_other"))
+        + (DENSE_SCRIPT_WEIGHT - 1) * pl.col("_other").str.replace_all(rf"[^{_DENSE_LETTER[1:-1]}]+", "").str.len_chars(),
     )
     n_cyr, n_other = pl.col("_n_cyr"), pl.col("_n_other")
-    n_lat = pl.col("_n_lat") - (1 - NAME_WEIGHT) * pl.col("_n_names")
+    n_lat = pl.col("_n_lat")
+    n_lat_running = n_lat - (1 - NAME_WEIGHT) * pl.col("_n_names")
     script = (
-        pl.when((n_cyr >= n_lat) & (n_cyr >= n_other) & (n_cyr > 0)).then(pl.lit("Cyrillic"))
+        pl.when((n_cyr >= n_lat_running) & (n_cyr >= n_other) & (n_cyr > 0)).then(pl.lit("Cyrillic"))
         .when((n_lat >= n_other) & (n_lat > 0)).then(pl.lit("Latin"))
         .when(n_other > 0).then(pl.lit("Other"))
         .otherwise(pl.lit(None, pl.Utf8))
@@ -295,7 +312,7 @@ def _with_features(frame: pl.DataFrame, column: str, languages: tuple[str, ...])
     frame = frame.with_columns(_script=script).with_columns(
         _det=pl.when(pl.col("_script") == "Cyrillic").then("_cyrillic")
         .when(pl.col("_script") == "Latin").then("_latin")
-        .when(pl.col("_script") == "Other").then("_other")
+        .when(pl.col("_script") == "Other").then(pl.col("_other").str.replace_all(_ARABIC_MARK, ""))
         .otherwise(pl.lit(""))
         # The detectors' cost grows with length, their accuracy does not past about 150
         # words (1,000 characters): fastText was 45% of a 200 MB run at 4,000.
@@ -358,10 +375,10 @@ class LanguageTagger:
         pending: list[tuple] = []  # rows that need the vote: (row, cands, ft share, lingua text, foreign, letters, lexicon)
         for i, row in enumerate(rows):
             cands = self._candidates(row["_script"])
-            ft_all = {d["lang"]: d["score"] for d in fasttext.detect(row["_det"], k=FASTTEXT_TOP_K)}
+            ft_all = _iso_639_1(fasttext.detect(row["_det"], k=FASTTEXT_TOP_K))
             mass = sum(ft_all.get(lang, 0.0) for lang in cands)
             top_label, top_prob = max(ft_all.items(), key=lambda kv: kv[1]) if ft_all else (UND, 0.0)
-            foreign_to_all = all(row[f"_foreign_{lang}"] > 0 for lang in cands)
+            foreign_to_all = all(row[f"_foreign_{lang}"] >= GATE_FOREIGN_LETTERS_SHARE * row["_letters"] for lang in cands)
             if not cands or (
                 top_label not in self.languages
                 and row["_letters"] >= self.min_letters  # fastText-lite guesses wildly on one word
@@ -422,6 +439,17 @@ class LanguageTagger:
         return " ".join(w for w in text.split() if not hidden.intersection(w.lower()))
 
 
+def _iso_639_1(ranked: list[dict]) -> dict[str, float]:
+    """fastText's label -> probability, labels read as ISO 639-1 (FASTTEXT_MACROLANGUAGES),
+    the rest dropped; a macrolanguage keeps its best variety's probability."""
+    out: dict[str, float] = {}
+    for d in ranked:
+        label = FASTTEXT_MACROLANGUAGES.get(d["lang"], d["lang"])
+        if len(label) == 2:
+            out.setdefault(label, d["score"])
+    return out
+
+
 def _with_listless(lexicon: dict, cands: list[str], markers: dict, short: bool) -> dict:
     """Word evidence for the candidates without a word list (be, kk): neutral (the best
     listed value), except in a short text without the language's marker letters, where it
@@ -462,7 +490,8 @@ def tag_posts(posts: pl.DataFrame, tagger: LanguageTagger) -> pl.DataFrame:
 
 
 def tag_paragraphs(paragraphs: pl.DataFrame, post_langs: pl.DataFrame, tagger: LanguageTagger) -> pl.DataFrame:
-    """``paragraphs`` with ``lang``/``lang_score``: inherited from the post unless letters disagree."""
+    """``paragraphs`` with ``lang``/``lang_score``: inherited from the post unless its own
+    detection decisively disagrees."""
     posts = post_langs.select("post_id", pl.col("lang").alias("_post_lang"), pl.col("lang_score").alias("_post_score"))
     frame = _with_features(
         paragraphs.select("post_id", "text").join(posts, on="post_id", how="left", maintain_order="left"),
@@ -470,7 +499,7 @@ def tag_paragraphs(paragraphs: pl.DataFrame, post_langs: pl.DataFrame, tagger: L
         tagger.languages,
     )
     post_lang = pl.col("_post_lang")
-    agrees = pl.lit(False)
+    agrees = same_script = pl.lit(False)
     for lang in tagger.languages:
         fits = pl.lit(True)
         if lang in ALPHABETS:
@@ -479,15 +508,22 @@ def tag_paragraphs(paragraphs: pl.DataFrame, post_langs: pl.DataFrame, tagger: L
             share = MARKERS[lang][1]
             telling = math.ceil(math.log(0.05) / math.log(1 - share))  # P(no marker) < 5% beyond this
             fits = fits & (pl.col(f"_marker_{lang}") | (pl.col("_letters") < telling))
-        agrees = agrees | ((post_lang == lang) & pl.col("_script").is_in(list(_scripts_of(lang))) & fits)
-    frame = frame.with_columns(_agrees=agrees.fill_null(False)).with_row_index("_row")
+        in_script = (post_lang == lang) & pl.col("_script").is_in(list(_scripts_of(lang)))
+        agrees = agrees | (in_script & fits)
+        same_script = same_script | in_script
+    frame = frame.with_columns(
+        _agrees=agrees.fill_null(False), _same_script=same_script.fill_null(False)
+    ).with_row_index("_row")
     # A short paragraph that agrees by its letters may still hold a word that decides
     # otherwise ("Дякую!" in a Russian post): it is detected too, and keeps its own tag
     # only when that is decisive.
     own = frame.filter(~pl.col("_agrees") | (pl.col("_letters") < SHORTCUT_LETTERS))
     own_tags = own.select("_row").hstack(tagger.detect_frame(own))  # one batch, deduplicated inside
     tags = frame.join(own_tags, on="_row", how="left", maintain_order="left")
-    inherits = pl.col("_agrees") & (
+    # In its post's script, a paragraph takes another language only on decisive evidence: a
+    # citation line of an English post ("Sharḥ Ṣaḥīḥ Muslim (7/239)", Latvian to fastText
+    # at 0.6) stays English.
+    inherits = (pl.col("_agrees") | pl.col("_same_script")) & (
         pl.col("lang").is_null() | (pl.col("lang") == post_lang) | (pl.col("lang_score") < PARAGRAPH_OWN_SCORE)
     )
     lang = (

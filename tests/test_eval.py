@@ -142,5 +142,5 @@ def test_real_style_posts_report_accuracy_und_reliability_and_errors(report):
     assert len(posts["errors"]) == wrong
     assert all(e["label"] != e["lang"] for e in posts["errors"])
     printed = format_report(report)
-    assert "labelled real-style posts" in printed and "reliability   lang_score >=" in printed
+    assert f"real-style posts {posts['n']} labelled" in printed and "reliability   lang_score >=" in printed
     assert printed.count("  wrong: ") == wrong

@@ -51,7 +51,9 @@ def test_word_pairs_at_least_95_percent(tagger):
 
 
 @pytest.mark.parametrize(
-    "text", ["", "   ", "***", "🇷🇺🇧🇾", "@mid_rf", "https://t.me/MFARussia/25000", "12.06.2025 — 18:00", "👏3"]
+    "text",
+    ["", "   ", "***", "🇷🇺🇧🇾", "@mid_rf", "https://t.me/MFARussia/25000", "12.06.2025 — 18:00", "👏3",
+     "꧁─────꧂ㅤㅤ"],  # Hangul fillers are blank "letters" of decorations
 )
 def test_letterless_is_und(tagger, text):
     assert tagger.detect([text]) == (["und"], [0.0])
@@ -102,6 +104,7 @@ def test_names_and_brands_do_not_outvote_running_text(tagger, text, lang):
     [
         ("谢谢大家的支持，频道已经开通评论功能！", "zh"),
         ("قال رسول الله صلى الله عليه وسلم: إنما الأعمال بالنيات", "ar"),
+        ("وَلَقَدْ نَعْلَمُ أَنَّكَ يَضِيقُ صَدْرُكَ بِمَا يَقُولُونَ", "ar"),  # with vowel marks (Persian without the fix)
         ("הממשלה אישרה היום את התקציב לשנה הבאה", "he"),
         ("Rząd przyjął projekt ustawy o podatku od nieruchomości.", "pl"),
         ("Die Bundesregierung hat heute neue Maßnahmen beschlossen.", "de"),
@@ -236,6 +239,15 @@ def test_paragraphs_follow_the_post_rules(tagger):
     assert posts["lang"].to_list() == ["ru", "zh"]
     out = tag_paragraphs(paragraphs_of(lines), posts.select("post_id", "lang", "lang_score"), tagger)
     assert out["lang"].to_list() == ["ru", "uk", "uk", "ru", "ru", "zh", "zh", "en"]
+
+
+def test_paragraph_in_its_posts_script_changes_language_only_on_decisive_evidence(tagger):
+    english = "The scholar explained that patience is rewarded and that hardship brings people closer to each other."
+    lines = {3: [english, "Sharḥ Ṣaḥīḥ Muslim (7/239)", "Rząd przyjął projekt ustawy o podatku od nieruchomości."]}
+    posts = pl.DataFrame({"post_id": [3], "lang": ["en"], "lang_score": [0.99]})
+    out = tag_paragraphs(paragraphs_of(lines), posts, tagger)
+    # a citation line fastText calls Italian at 0.6 stays English; a Polish line is Polish
+    assert out["lang"].to_list() == ["en", "en", "pl"]
 
 
 def test_real_style_posts_accuracy_und_and_calibration(tagger):

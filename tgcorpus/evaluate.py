@@ -436,7 +436,7 @@ def posts_langid_scores(tagger, path: Path = POSTS_LANGID) -> dict:
 
 
 def _posts_langid_lines(p: dict) -> list[str]:
-    lines = ["", f"language tagger on {p['n']} labelled real-style posts ({p['file']}): accuracy "
+    lines = ["", f"real-style posts {p['n']} labelled ({p['file']}): language accuracy "
              f"{p['accuracy'] * 100:.1f}%, und {p['und_share'] * 100:.1f}% of the {p['with_letters']} posts with letters",
              "reliability   lang_score >= " + "".join(f"{row['min_score']:>7}" for row in p["reliability"]),
              f"{'':<14}tags          " + "".join(f"{row['n']:>7}" for row in p["reliability"]),
