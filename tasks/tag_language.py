@@ -1,19 +1,25 @@
 """Language tags for posts and paragraphs (plain Python + Polars, offline).
 
 Evidence
-    Only letters (``\\p{L}``) carry language. URLs, e-mail addresses, @mentions and #hashtags are
-    removed first; emoji, flags, digits and punctuation are never letters. A Latin ``i``/``I``
-    touching a Cyrillic letter is read as Cyrillic ``і``/``І`` (Ukrainian and Belarusian typed on
-    a Russian layout). The script with most letters (Cyrillic, Latin, other; ties in that order)
-    is the main script, and only its words go to the detectors, so a Russian post quoting an
-    English line stays 'ru' (the language of most letters).
+    Only letters (``\p{L}``, not the blank Hangul fillers) carry language. URLs, e-mail
+    addresses, @mentions and #hashtags are removed first (a text of hashtags only is judged on
+    their words: ``#Україна #Київ`` is 'uk'); emoji, flags, digits and punctuation are never
+    letters. A Latin ``i``/``I`` touching a Cyrillic letter is read as Cyrillic ``і``/``І``
+    (Ukrainian and Belarusian typed on a Russian layout). The main script is the one with most
+    letters (Cyrillic, Latin, other; ties in that order), where, against Cyrillic, a Latin word
+    with a capital (a name or brand: Esquire, iPhone, VK) counts a quarter, and a Han, kana or
+    Hangul character counts three letters (about a word). Only the main script's words go to
+    the detectors (Arabic without its vowel marks), so a Russian post quoting an English line
+    or naming English brands stays 'ru', and a Chinese post naming iPhone is 'zh'.
 
 Detection (``LanguageTagger.detect``), per distinct text
-    1. fewer than ``min_letters`` letters -> ('und', 0.0);
+    1. no word of two letters or more -> ('und', 0.0);
     2. candidates = configured languages written in the main script (Cyrillic: ru uk be bg sr mk
-       kk ...; Latin: en, sr and any other code); none -> ('und', 0.0);
-    3. fastText-lite gives >= 0.9 to a language that is not configured and < 0.02 to all
-       candidates together -> ('und', 0.0) (e.g. Tatar or German text);
+       kk ...; Latin: en, sr and any other code); none (Han, Arabic, Hebrew ...) -> fastText's
+       favourite, read as ISO 639-1, with its probability;
+    3. >= min_letters letters and fastText's favourite is a language not configured, with
+       >= 0.9 while the candidates together have < 0.02, or with >= 0.5 while every candidate's
+       alphabet lacks >= 2% of the letters (Polish ę, German ß) -> that language, its probability;
     4. >= 40 letters, fastText gives one candidate >= 0.99 of the candidates' probability and
        at most 1% of the letters fall outside its alphabet -> that candidate, score = that share;
     5. otherwise every candidate gets
@@ -29,24 +35,29 @@ Detection (``LanguageTagger.detect``), per distinct text
        only the first 200 words count). A language wordfreq has no list for (be, kk) gets
        the best candidate's value: no evidence for or against it.
        The best wins (ties: configured order); the score is its softmax share among the
-       candidates.
+       candidates. Belarusian and Kazakh (no word list) get the best listed value, except in a
+       text under min_letters without their marker letters, where they get the worst;
        Lingua only sees words it can judge fairly: its built-in rules wrongly rule out
        Ukrainian for any text with щ and Serbian for any text with џ, and let one stray letter
        (a Ukrainian name in a long Russian text) veto a language. So lingua does not see words
        with щ/џ while Ukrainian/Serbian fits the letters, nor words with letters foreign to
        fastText's favourite when they are at most 1% of the letters.
+    6. under ``min_letters`` letters, a winner with a score below 0.2 (no letter or word
+       points anywhere) -> ('und', 0.0). So 'Україна' (ї), 'Дякую!', 'Спасибо!' are tagged.
 
 Paragraph rule (``tag_paragraphs``), per paragraph, with the post's (lang, lang_score)
-    * no letters at all ('***', '🇷🇺🇧🇾', '#UnionState', a bare URL) -> ('und', 0.0);
+    * no letters at all ('***', '🇷🇺🇧🇾', a bare URL) -> ('und', 0.0);
     * it *agrees* with its post -> the post's (lang, lang_score). Agreeing means: the post has a
       language, the paragraph's main script is one its language is written in, no letter of the
       paragraph's main-script words lies outside that language's alphabet, and, for languages
       whose texts nearly always show marker letters (uk іїєґ, be ўі, kk әғқңөұүһ, sr јљњћђџ,
       mk јљњѓќѕџ), the paragraph shows one or is too short for their absence to mean anything
-      (fewer letters than give a < 5% chance of no marker: 42 for uk/be, 32 kk, 59 sr, 99 mk).
-      Short agreeing paragraphs ('Читать полностью' in a Russian post) inherit too;
-    * it disagrees and has >= min_letters letters -> its own detection (batched, deduplicated);
-    * it disagrees and is shorter -> ('und', 0.0).
+      (fewer letters than give a < 5% chance of no marker: 42 for uk/be, 32 kk, 59 sr, 99 mk);
+    * otherwise, and for agreeing paragraphs under 40 letters, its own detection (batched,
+      deduplicated); a paragraph in its post's script keeps the post's tag unless its own
+      detection names another language with a score >= 0.9 ('Дякую!' in a Russian post is
+      'uk', 'Читать полностью' stays 'ru', a citation line 'Sharḥ Ṣaḥīḥ Muslim' of an English
+      post stays 'en').
 """
 
 from __future__ import annotations
@@ -353,7 +364,8 @@ class LanguageTagger:
         keys = ["_det", "_script", "_letters"]
         evidence_cols = [f"_foreign_{lang}" for lang in self.languages]
         evidence_cols += [f"_marker_{lang}" for lang in self.languages if lang in MARKERS]
-        decidable = pl.col("_letters") > 0
+        # Letters standing alone ("K P A C U B O", "F", "А") are no words of any language.
+        decidable = pl.col("_det").str.contains(r"\p{L}\p{M}*\p{L}")
         distinct = frame.filter(decidable).select(keys + evidence_cols).unique(subset=keys, maintain_order=True)
         langs, scores = self._decide(distinct.rows(named=True)) if distinct.height else ([], [])
         decided = distinct.select(keys).with_columns(
