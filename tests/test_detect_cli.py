@@ -13,7 +13,7 @@ SENTENCES = ROOT / "tests" / "fixtures" / "langid" / "sentences"
 def test_detect_tags_each_line_like_the_pipeline():
     labelled = [(path.stem, line) for path in sorted(SENTENCES.glob("*.txt"))
                 for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    texts = [text for _, text in labelled] + ["***", "#UnionState 🇷🇺"]
+    texts = [text for _, text in labelled] + ["***", "@mid_rf 🇷🇺"]
     result = subprocess.run([str(Path(sys.executable).with_name("tgcorpus")), "detect"], input="\n".join(texts),
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr

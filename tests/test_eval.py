@@ -128,3 +128,19 @@ def test_bad_paths_are_one_line_and_exit_2(corpus, tmp_path, args, message):
     assert done.returncode == 2
     assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert "Traceback" not in done.stderr and done.stdout == ""
+
+
+def test_real_style_posts_report_accuracy_und_reliability_and_errors(report):
+    from tgcorpus.evaluate import format_report
+
+    posts = report["posts_langid"]
+    assert posts["n"] >= 200 and posts["with_letters"] < posts["n"]
+    assert posts["accuracy"] >= 0.97 and posts["und_share"] <= 0.03
+    assert [row["min_score"] for row in posts["reliability"]] == [0.0, 0.5, 0.8, 0.9, 0.95, 0.99]
+    assert posts["reliability"][0]["n"] >= posts["reliability"][-1]["n"] > 0
+    wrong = round((1 - posts["accuracy"]) * posts["n"])
+    assert len(posts["errors"]) == wrong
+    assert all(e["label"] != e["lang"] for e in posts["errors"])
+    printed = format_report(report)
+    assert f"real-style posts {posts['n']} labelled" in printed and "reliability   lang_score >=" in printed
+    assert printed.count("  wrong: ") == wrong

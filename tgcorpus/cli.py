@@ -279,7 +279,9 @@ Score the pipeline on a folder of generated dumps with its gold.jsonl (from `tgc
 or make_corpus.py): split accuracy, exact- and near-duplicate pairwise precision/recall/F1,
 translation links (when the gold has translation_of), post languages (when it has lang);
 with --langid, the language tagger's accuracy per language on DIR/<class>/<lang>.txt
-(classes sentences, word-pairs, single-words). It calls the ingest flow's task functions
+(classes sentences, word-pairs, single-words); always, the tagger's accuracy, und share,
+lang_score reliability and errors on the labelled real-style posts in
+tgcorpus/resources/langid_posts.tsv. It calls the ingest flow's task functions
 in-process in the flow's order, with the default configuration; it does not start a
 Prefect flow run and writes no dataset."""
 

@@ -333,6 +333,7 @@ def evaluate_corpus(folder: Path, gold_path: Path, langid: Path | None = None, c
         "languages": (gold_languages(gold, occurrences, posts, config.languages) or None)
         if "lang" in gold.columns else None,
         "langid": None,
+        "posts_langid": posts_langid_scores(tagger),
     }
     if langid is not None:
         report["langid"] = {"dir": str(langid), "min_letters": tagger.min_letters,
@@ -382,5 +383,64 @@ def format_report(r: dict) -> str:
                             else f"{'-':>7}" for lang in langs)
             lines.append(f"{cls:<14}{c['macro']['n']:>6}{cells}{c['macro']['accuracy'] * 100:>8.2f}"
                          f"{c['macro']['und'] * 100:>7.1f}")
+    lines += _posts_langid_lines(r["posts_langid"])
     lines.append(f"\n{r['seconds']:.1f} s (the flow's task functions run in-process: no Prefect run, no dataset written)")
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------
+# Labelled real-style posts
+# --------------------------------------------------------------------------------------
+
+POSTS_LANGID = Path(__file__).parent / "resources" / "langid_posts.tsv"
+# lang_score thresholds of the reliability table: the share of right tags among those
+# scored at or above each must grow with it for the score to be usable as a filter.
+RELIABILITY_THRESHOLDS = (0.0, 0.5, 0.8, 0.9, 0.95, 0.99)
+
+
+def load_labelled_posts(path: Path = POSTS_LANGID) -> tuple[list[str], list[str]]:
+    """Texts and labels of a lang<TAB>text file ('#' lines are comments, "\\n" a line break)."""
+    texts, labels = [], []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            label, text = line.split("\t", 1)
+            labels.append(label)
+            texts.append(text.replace("\\n", "\n"))
+    return texts, labels
+
+
+def posts_langid_scores(tagger, path: Path = POSTS_LANGID) -> dict:
+    """Accuracy, und share among posts with letters, the reliability of lang_score and the
+    errors of `tagger` on labelled posts."""
+    texts, labels = load_labelled_posts(path)
+    langs, scores = tagger.detect(texts)
+    frame = pl.DataFrame({"text": texts, "label": labels, "lang": langs, "score": scores})
+    frame = frame.with_columns(right=pl.col("lang") == pl.col("label"),
+                               has_letters=pl.col("text").str.contains(r"\p{L}"))
+    with_letters = frame.filter("has_letters")
+    reliability = []
+    for threshold in RELIABILITY_THRESHOLDS:
+        tagged = frame.filter((pl.col("lang") != "und") & (pl.col("score") >= threshold))
+        reliability.append({"min_score": threshold, "n": tagged.height,
+                            "accuracy": tagged["right"].mean() if tagged.height else None})
+    return {
+        "file": str(path),
+        "n": frame.height,
+        "accuracy": frame["right"].mean(),
+        "with_letters": with_letters.height,
+        "und_share": (with_letters["lang"] == "und").mean() if with_letters.height else 0.0,
+        "languages": per_language(langs, labels),
+        "reliability": reliability,
+        "errors": frame.filter(~pl.col("right")).select("label", "lang", "score", "text").to_dicts(),
+    }
+
+
+def _posts_langid_lines(p: dict) -> list[str]:
+    lines = ["", f"real-style posts {p['n']} labelled ({p['file']}): language accuracy "
+             f"{p['accuracy'] * 100:.1f}%, und {p['und_share'] * 100:.1f}% of the {p['with_letters']} posts with letters",
+             "reliability   lang_score >= " + "".join(f"{row['min_score']:>7}" for row in p["reliability"]),
+             f"{'':<14}tags          " + "".join(f"{row['n']:>7}" for row in p["reliability"]),
+             f"{'':<14}right %       " + "".join(f"{row['accuracy'] * 100:>7.1f}" if row["accuracy"] is not None
+                                                 else f"{'-':>7}" for row in p["reliability"])]
+    lines += [f"  wrong: {e['label']} tagged {e['lang']} ({e['score']:.2f}): {e['text'][:70]!r}" for e in p["errors"]]
+    return lines
