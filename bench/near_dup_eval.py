@@ -6,7 +6,7 @@ Gold groups are the connected components of the `near_of` links (and of shared u
 Scoring is pairwise over distinct posts (post_ids): a pair is found when both posts are
 in one `cluster_ids` cluster, true when both are in one gold group. Works with
 `tgcorpus synth` output and other generators writing file, line_start, line_end, uid
-and near_of. posts/s counts distinct posts through mark_boilerplate,
+and near_of. posts/s counts distinct posts through boilerplate_flags (one channel: a folder of dumps is one in the flow),
 near_duplicate_pairs and cluster_ids (parsing not included). The scoring is
 tgcorpus/evaluate.py's; `tgcorpus eval` scores the flow's relate step the same way, this
 script runs the near-duplicate steps alone, with their throughput, for tuning
@@ -22,8 +22,7 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tasks.find_near_duplicates import NearDupParams, cluster_ids, near_duplicate_pairs  # noqa: E402
-from tasks.mark_boilerplate import mark_boilerplate  # noqa: E402
-from tasks.split_paragraphs import split_paragraphs  # noqa: E402
+from tasks.mark_boilerplate import boilerplate_flags  # noqa: E402
 from tgcorpus.evaluate import gold_clusters, pairwise_scores, parse_folder, read_gold  # noqa: E402
 
 
@@ -35,7 +34,7 @@ def evaluate(folder: Path, gold_path: Path, params: NearDupParams = NearDupParam
              .select("post_id", "text", first_seen=pl.int_range(pl.len())))
 
     started = time.perf_counter()
-    boilerplate = mark_boilerplate(split_paragraphs(posts))
+    boilerplate = boilerplate_flags(posts, template=params.template)
     pairs = near_duplicate_pairs(posts, boilerplate, params)
     found = cluster_ids(posts, pairs)
     seconds = time.perf_counter() - started

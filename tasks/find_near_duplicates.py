@@ -2,12 +2,23 @@
 
 Text is normalised as NFKC, lower case, runs of anything but letters and digits folded
 to one space (so a post that only lost an emoji has Jaccard 1.0 with its original, but
-another post_id: a near-duplicate). A pair is a near-duplicate when either
+another post_id: a near-duplicate); a link is one word (its id is what differs between
+two link posts). In scripts written without spaces (Han, Kana, Thai, ...) every letter
+is a word, so shingles there are character n-grams. A pair is a near-duplicate when
+either
 - its word shingles (`shingle_words` consecutive words) have Jaccard >= `threshold`:
   a word edited, an emoji lost, a line added to a long post; or
 - its sets of lines have Jaccard >= `line_threshold`: a line replaced or added in a
-  short post, where one line is a large share of the words. Only lines that are not
-  boilerplate count: sharing `Read in full` says nothing.
+  short post, where one line is a large share of the words, and the pair still shares
+  `min_shared_content` of its text (2|A∩B| / (|A| + |B|) of word shingles). Only lines
+  that are not boilerplate count: sharing `Read in full` says nothing.
+
+A channel's template (tasks/mark_boilerplate.py: lines in `template_min_posts` posts
+of the channel, at any length) is left out of the comparison when either post of a
+pair fills one (most of its text is its own, as a digest's news): then both are
+compared on their lines that do not recur in their channel. Daily digests with a fixed
+header and footer thus share nothing, while a re-post that fixed a typo still shares
+its body. Sketches and candidates do not depend on templates; only verification does.
 
 Boilerplate (tasks/mark_boilerplate.py) is left out of the shingles when it is short
 (<= `boilerplate_max_words` words: calls to action, labels, hashtags, sign-offs): those
@@ -43,7 +54,7 @@ import numpy as np
 import polars as pl
 import xxhash
 
-from tasks.mark_boilerplate import stable_hash64
+from tasks.mark_boilerplate import URL, stable_hash64, with_links
 
 RELATION = {"post_id": pl.Utf8, "other_post_id": pl.Utf8, "kind": pl.Utf8, "score": pl.Float64}
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # odd multiplier that spreads bits (2^64 / golden ratio)
@@ -62,6 +73,17 @@ class NearDupParams:
     # not as the square of a bucket's size (templated posts fill buckets by the thousand).
     bucket_neighbours: int = 10
     boilerplate_max_words: int = 8
+    # A line in this many distinct posts of one channel is its template (header, footer,
+    # source label, hashtag line) at any length: 3 as for boilerplate (a channel's third
+    # digest shows its template; tasks/mark_boilerplate.py).
+    template_min_posts: int = 3
+    # A post fills a template when lines other posts of its channel share hold at most
+    # this share of its letters (a digest's news are its own); above it, it is a copy
+    # (a re-post edited three times shares its lines with its family).
+    template_max_share: float = 0.5
+    # A pair matched by its lines must still share this much of its non-template text
+    # (SHARED_CONTENT): digests of one template shared lines, word-shingle Jaccard 0.15-0.2.
+    min_shared_content: float = 1 / 3
     bands: int = 32
     rows: int = 4
     seed: int = 20251125
@@ -70,16 +92,34 @@ class NearDupParams:
     def num_perm(self) -> int:
         return self.bands * self.rows
 
+    @property
+    def template(self) -> tuple[int, float]:
+        """boilerplate_flags' `template` argument."""
+        return self.template_min_posts, self.template_max_share
+
+
+# Scripts written without spaces between words: each letter (with its marks) is a
+# word, so a shingle of `shingle_words` words is a character n-gram there.
+UNSPACED = r"[[\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}]&&\p{L}]\p{M}*"
+
 
 def word_key(text: pl.Expr) -> pl.Expr:
-    return (
-        text.str.normalize("NFKC").str.to_lowercase()
-        .str.replace_all(r"[^\p{L}\p{N}]+", " ").str.strip_chars()
-    )
+    """NFKC, lower case, runs of anything but letters and digits as one space; marks
+    stay after a letter (Thai and Indic vowels are marks), not after an emoji (its
+    variation selector); links whole (tasks/mark_boilerplate.py's url_tokens)."""
+    text = text.str.normalize("NFKC").str.to_lowercase()
+    words = text.str.replace_all(URL, " ").str.replace_all(r"^\p{M}+|(?:[^\p{L}\p{M}\p{N}]\p{M}*)+", " ").str.strip_chars()
+    return with_links(words, text)
+
+
+def words_of(key: pl.Expr) -> pl.Expr:
+    """The words of a normalised line; a run of an unspaced script gives one per character."""
+    return key.str.replace_all(UNSPACED, " $0 ").str.replace_all(" +", " ").str.strip_chars().str.split(" ")
 
 
 def post_lines(posts: pl.DataFrame, boilerplate: pl.DataFrame | None, numbers: np.ndarray | None = None) -> pl.DataFrame:
-    """(post, idx, key, words, is_boilerplate): every line of every post, in order;
+    """(post, idx, key, words, is_boilerplate, is_recurring, is_template): every line of
+    every post, in order (the flags: tasks/mark_boilerplate.py);
     `post` is the post's number (`numbers`, by default its row number in `posts`),
     `key` the normalised line."""
     number = pl.int_range(pl.len(), dtype=pl.UInt32) if numbers is None else pl.Series(numbers, dtype=pl.UInt32)
@@ -90,15 +130,20 @@ def post_lines(posts: pl.DataFrame, boilerplate: pl.DataFrame | None, numbers: n
         .with_columns(key=word_key(pl.col("key")))
     )
     if boilerplate is None:
-        lines = lines.with_columns(is_boilerplate=pl.lit(False))
+        lines = lines.with_columns(is_boilerplate=pl.lit(False), is_recurring=pl.lit(False), is_template=pl.lit(False))
     else:
+        def flag(name: str) -> pl.Expr:
+            return pl.col(name) if name in boilerplate.columns else pl.lit(False).alias(name)
+
         flags = boilerplate.filter(pl.col("post_id").is_in(posts["post_id"].implode())).select(
-            "post_id", pl.col("idx").cast(pl.Int64), "is_boilerplate"
+            "post_id", pl.col("idx").cast(pl.Int64), "is_boilerplate", flag("is_recurring"), flag("is_template")
         )
         lines = lines.join(flags, on=["post_id", "idx"], how="left", maintain_order="left")
     return lines.select(
-        "post", "idx", "key", words=pl.col("key").str.split(" "),
+        "post", "idx", "key", words=words_of(pl.col("key")),
         is_boilerplate=pl.col("is_boilerplate").fill_null(False),
+        is_recurring=pl.col("is_recurring").fill_null(False),
+        is_template=pl.col("is_template").fill_null(False),
     )
 
 
@@ -258,6 +303,19 @@ def candidate_pairs(buckets: pl.DataFrame, params: NearDupParams) -> pl.DataFram
 
 def jaccard(pairs: pl.DataFrame, sets: pl.DataFrame) -> pl.Series:
     """Exact Jaccard similarity of the sets (post, shingle) of each pair (a, b), in order."""
+    return set_overlaps(pairs, sets).select(JACCARD).to_series()
+
+
+JACCARD = pl.when(pl.col("union") > 0).then(pl.col("shared") / pl.col("union")).otherwise(0.0)
+# The share of the pair's text (both posts' shingles together) that lies in what they
+# share, 2|A∩B| / (|A| + |B|): under a third, the two posts are mostly different text,
+# whatever a few shared lines say.
+SHARED_CONTENT = pl.when(pl.col("both") > 0).then(2 * pl.col("shared") / pl.col("both")).otherwise(0.0)
+
+
+def set_overlaps(pairs: pl.DataFrame, sets: pl.DataFrame) -> pl.DataFrame:
+    """(shared, union, both): the sizes of the intersection and union of the sets (post,
+    shingle) of each pair (a, b), in order, and the sum of their sizes."""
     sets = sets.unique()
     sizes = sets.group_by("post").len()
     shared = (
@@ -265,14 +323,13 @@ def jaccard(pairs: pl.DataFrame, sets: pl.DataFrame) -> pl.Series:
         .join(sets.rename({"post": "b"}), on=["b", "shingle"], how="semi")
         .group_by("a", "b").len()
     )
-    union = pl.col("size_a") + pl.col("size_b") - pl.col("shared")
     return (
         pairs.join(shared.rename({"len": "shared"}), on=["a", "b"], how="left", maintain_order="left")
         .join(sizes.rename({"post": "a", "len": "size_a"}), on="a", how="left", maintain_order="left")
         .join(sizes.rename({"post": "b", "len": "size_b"}), on="b", how="left", maintain_order="left")
         .fill_null(0)
-        .select(pl.when(union > 0).then(pl.col("shared") / union).otherwise(0.0))
-        .to_series()
+        .select("shared", union=pl.col("size_a") + pl.col("size_b") - pl.col("shared"),
+                both=pl.col("size_a") + pl.col("size_b"))
     )
 
 
@@ -305,14 +362,35 @@ def verified_pairs(posts: pl.DataFrame, boilerplate: pl.DataFrame | None, sketch
         for chunk in candidates.iter_slices(params.chunk_pairs)
     ] or [candidates.with_columns(line_score=pl.lit(0.0))])
     involved = np.unique(np.r_[pairs["a"].to_numpy(), pairs["b"].to_numpy()])
-    shingles = word_shingles(post_lines(posts[involved], boilerplate, involved), params)
+    lines = post_lines(posts[involved], boilerplate, involved)
+    shingles = word_shingles(lines, params)
+    content_shingles = word_shingles(lines.filter(~pl.col("is_recurring")), params)
+    filled = lines.filter("is_template")["post"].unique().implode()
+    with_content = content_shingles["post"].unique().implode()
+
+    def overlaps(chunk: pl.DataFrame) -> pl.DataFrame:
+        """score and shared_content of each pair: on the posts' content without the
+        channel's recurring lines when either post is a filled template, else (or when
+        one is nothing but recurring lines: a copy of a recurring quote) on all."""
+        on_content = (
+            (pl.col("a").is_in(filled) | pl.col("b").is_in(filled))
+            & pl.col("a").is_in(with_content) & pl.col("b").is_in(with_content)
+        )
+        whole, content = set_overlaps(chunk, shingles), set_overlaps(chunk, content_shingles)
+        chosen = pl.concat([whole, content.rename(lambda c: f"{c}_content"), chunk.select(on_content=on_content)],
+                           how="horizontal").select(
+            pl.when("on_content").then(pl.col(f"{c}_content")).otherwise(c).alias(c) for c in whole.columns
+        )
+        return chosen.select(score=JACCARD, shared_content=SHARED_CONTENT)
+
     # Scored a slice at a time too: most candidates of templated posts pass the screening.
     scored = pl.concat([
-        chunk.with_columns(score=jaccard(chunk, shingles)).filter(
-            (pl.col("score") >= params.threshold) | (pl.col("line_score") >= params.line_threshold)
+        pl.concat([chunk, overlaps(chunk)], how="horizontal").filter(
+            (pl.col("score") >= params.threshold)
+            | ((pl.col("line_score") >= params.line_threshold) & (pl.col("shared_content") >= params.min_shared_content))
         )
         for chunk in pairs.iter_slices(params.chunk_pairs)
-    ] or [pairs.with_columns(score=pl.lit(0.0))])
+    ] or [pairs.with_columns(score=pl.lit(0.0), shared_content=pl.lit(0.0))])
     order = posts.select(
         post=pl.int_range(pl.len(), dtype=pl.UInt32), post_id="post_id",
         rank=pl.struct("first_seen", "post_id").rank("ordinal"),
