@@ -17,7 +17,7 @@ from tasks.mark_boilerplate import boilerplate_flags
 RELATION_COLUMNS = ["post_id", "other_post_id", "kind", "score"]
 NO_RELATIONS = {"post_id": pl.Utf8, "other_post_id": pl.Utf8, "kind": pl.Utf8, "score": pl.Float64}
 NO_FLAGS = {"post_id": pl.Utf8, "idx": pl.Int64, "is_boilerplate": pl.Boolean}
-COLUMNS = ["post_id", "text", "lang", "forwarded_from", "media"]
+COLUMNS = ["post_id", "channel", "text", "lang", "forwarded_from", "media"]
 
 
 def relate_posts(
@@ -29,7 +29,7 @@ def relate_posts(
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """→ (new posts with cluster_id, boilerplate flags of their paragraphs, relations).
 
-    new_posts: post_id, text, lang, forwarded_from, media (in sighting order);
+    new_posts: post_id, channel, text, lang, forwarded_from, media (in sighting order);
     known_posts: the same plus cluster_id, for the dataset's posts (or None);
     sighted: post_id of every post this run saw, in sighting order.
     The flow runs these steps as tasks: sketch_posts, then candidate_pairs for each
