@@ -52,9 +52,7 @@ def test_generated_corpus_scores(report):
     assert near["recall"] >= 0.9 and near["precision"] >= 0.9
     translations = report["translations"]
     assert translations["gold_pairs"] >= 10
-    # Generated English versions share no content with their Russian post but a dateline
-    # (40% of them), and a link needs corresponding content: few links, all right.
-    assert translations["found_pairs"] >= 1 and translations["precision"] >= 0.9
+    assert translations["precision"] >= 0.9 and translations["recall"] >= 0.8
     assert report["gold_fields"] == ["near_of", "translation_of", "lang"]
     languages = report["languages"]["languages"]
     # Issue 3: generated posts are tagged 100% right (`und` for a post of only hashtags).
@@ -98,7 +96,7 @@ def test_damaged_gold_and_mislabelled_files_lower_the_scores(corpus, report, tmp
     near, was = damaged["near_duplicates"], report["near_duplicates"]
     assert near["gold_pairs"] == was["gold_pairs"] + 1 and near["recall"] < was["recall"]
     links, was = damaged["translations"], report["translations"]
-    assert links["gold_pairs"] == was["gold_pairs"] + 1 and links["recall"] < was["recall"]  # same links, more gold
+    assert links["gold_pairs"] == was["gold_pairs"] + 1 and links["recall"] < was["recall"]
     sentences = damaged["langid"]["classes"]["sentences"]["languages"]
     assert sentences["ru"]["accuracy"] <= 0.2 < report["langid"]["classes"]["sentences"]["languages"]["ru"]["accuracy"]
 

@@ -16,11 +16,12 @@ from translation_eval import posts_in_sighting_order, score_translations  # noqa
 
 RAW = ROOT / "data" / "raw"
 SEED_FILES = sorted(p.name for p in RAW.glob("*.txt"))
-# The generator's English versions are unrelated text sharing only source, media, title emoji
-# and about the line count with their Russian post (and a dateline in 40% of them). Content
-# must correspond for a link, so few are linked (recall about 0.09, from 0.89 when shape
-# and closeness could make a link alone), but a link made is right.
+# The generator's English versions carry their Russian post's numbers, dates, links and
+# transliterated names among English text with anchors of its own. Pooled over seeds 5, 7, 9
+# the linker finds 485 of 505 pairs and 3 wrong ones (precision 0.994, recall 0.960): a
+# Russian post with few anchors among many English ones falls below the correspondence.
 MIN_SYNTH_PRECISION = 0.98
+MIN_SYNTH_RECALL = 0.9
 
 RU = ("🇷🇺🇧🇾 9-10 июня Министр иностранных дел С.В.Лавров провёл в Москве переговоры "
       "с М.В.Рыженковым.\nСтороны обсудили 25 вопросов и подписали 3 документа.\n#РоссияБелоруссия")
@@ -70,7 +71,7 @@ def test_generated_corpora_against_gold(tmp_path):
         reports.append(score_translations(tmp_path / str(seed)))
     correct, linked, gold = (sum(r[key] for r in reports) for key in ("correct", "linked_pairs", "gold_pairs"))
     assert all(r["gold_pairs"] > 100 for r in reports)
-    assert linked > 0 and correct / linked >= MIN_SYNTH_PRECISION, reports
+    assert correct / linked >= MIN_SYNTH_PRECISION and correct / gold >= MIN_SYNTH_RECALL, reports
 
 
 def test_same_result_whatever_the_row_order(seeds):
