@@ -5,9 +5,11 @@ other. The two share few words but much that survives translation: numbers and d
 names (Лавров/Lavrov once transliterated), hashtags, emoji and flags, the number of lines,
 roughly the length, the media placeholder, the kind of source. Each is a similarity in
 0..1, or null where it says nothing (two posts without hashtags); a pair's score is the
-weighted mean of the non-null ones (`Weights`). Candidates are posts of different
-languages at most `window` sightings apart; the best-scoring pairs above `min_score` are
-taken first, a post getting at most one partner per other language.
+weighted mean of the non-null ones (`Weights`). Candidates are posts of one channel in
+different languages at most `window` sightings apart whose content corresponds (enough
+anchors, see `anchors` and TranslationParams): on a news channel, unrelated neighbours
+have the same shape and closeness. Pairs are taken best correspondence first, then best
+score (above `min_score`), a post getting at most one partner per other language.
 """
 from __future__ import annotations
 
@@ -28,7 +30,19 @@ CYRILLIC_TO_LATIN = {
     "и": "i", "й": "y", "к": "k", "л": "l", "м": "m", "н": "n", "о": "o", "п": "p", "р": "r",
     "с": "s", "т": "t", "у": "u", "ф": "f", "х": "kh", "ц": "ts", "ч": "ch", "ш": "sh",
     "щ": "shch", "ъ": "", "ы": "y", "ь": "", "э": "e", "ю": "yu", "я": "ya",
+    # Ukrainian letters, so that Київ and Зеленського compare with Kyiv and Zelensky
+    "і": "i", "ї": "yi", "є": "ye", "ґ": "g", "'": "", "’": "",
 }
+# A month named in Russian, Ukrainian or English ('июня', 'червня', 'June') is one anchor,
+# 'month6', on both sides: datelines are the commonest content a translation keeps.
+MONTHS = (
+    r"\b(?i:январ|січня)|January", r"\b(?i:феврал|лютого)|February", r"\b(?i:март|березня)|March",
+    r"\b(?i:апрел|квітня)|April", r"\b(?i:ма[йяе]\b|травня)|May", r"\b(?i:июн|червня)|June",
+    r"\b(?i:июл|липня)|July", r"\b(?i:август|серпня)|August", r"\b(?i:сентябр|вересня)|September",
+    r"\b(?i:октябр|жовтня)|October", r"\b(?i:ноябр|листопада)|November", r"\b(?i:декабр|грудня)|December",
+)
+ENGLISH_MONTHS = [pattern.rsplit("|", 1)[1].lower() for pattern in MONTHS]
+LINK = r"(?i)(?:https?://|www\.|t\.me/)[^\s)\]>»\"]+|@\w{4,}"  # URLs and @handles, compared as written
 # '1 000', '1,000', "1'000" -> '1000'; '2,6' and '2.6' stay two numbers in either language.
 DIGIT_GROUP = r"(\d)[ \u00a0\u202f',](\d{3})(?-u:\b)"  # ASCII \b: far faster
 NAME = r"\p{Lu}\p{Ll}{2,}"  # a capitalised word (or part of a hashtag); acronyms do not transliterate
@@ -58,8 +72,15 @@ class Weights:
 
 @dataclass(frozen=True)
 class TranslationParams:
-    window: int = 10         # how many sightings apart a translation may be
+    window: int = 10         # how many sightings apart (in one channel) a translation may be
     min_score: float = 0.66  # pairs scoring less are not linked
+    # Content must correspond, whatever the shape and closeness: at least this many anchors
+    # (numbers, months, transliterated names, links, handles) found on both sides, ...
+    min_anchors: int = 3
+    # ... making this share of both posts' anchors (Dice). English capitalises more words
+    # than Russian (Foreign Minister, Union State), so true pairs of the seeds reach only
+    # 0.24-0.47; unrelated neighbours sharing a few anchors among many stay below.
+    min_correspondence: float = 0.2
     weights: Weights = field(default_factory=Weights)
 
 
@@ -74,6 +95,20 @@ def latin_words(text: pl.Expr) -> pl.Expr:
 def numbers(text: pl.Expr) -> pl.Expr:
     joined = text.str.replace_all(DIGIT_GROUP, "${1}${2}").str.replace_all(DIGIT_GROUP, "${1}${2}")
     return joined.str.replace_all(r"(?-u:\b)0+(\d)", "$1").str.extract_all(r"\d+")  # '05' is 5
+
+
+def anchors(text: pl.Expr, names: pl.Expr) -> pl.Expr:
+    """What a translation keeps whatever the language: numbers, months (as 'month6'),
+    names (`names`: transliterated words, compared by their first STEM letters), URLs
+    and @handles."""
+    months = [pl.when(text.str.contains(pattern)).then(pl.lit(f"month{i}")) for i, pattern in enumerate(MONTHS, 1)]
+    return pl.concat_list(
+        numbers(text),
+        pl.concat_list(months).list.drop_nulls(),
+        # a month is its 'monthN' anchor, not also a name
+        names.list.eval(pl.element().filter(~pl.element().is_in(ENGLISH_MONTHS)).str.slice(0, STEM)),
+        text.str.extract_all(LINK).list.eval(pl.element().str.to_lowercase()),
+    )
 
 
 def hashed(frame: pl.DataFrame, column: str, *, pieces: int = 0, multiset: bool = False) -> pl.DataFrame:
@@ -102,18 +137,21 @@ def post_features(posts: pl.DataFrame) -> pl.DataFrame:
     text = pl.col("text").str.replace_all("\ufe0f", "")  # 🎙️ and 🎙 are one emoji
     title = text.str.extract(r"^([^\n]*)")
     channel = pl.col("forwarded_from")
+    names = latin_words(text.str.replace_all(SENTENCE_START, "$1").str.extract_all(NAME).list.join(" "))
     frame = (
-        posts.filter(pl.col("lang").is_not_null() & (pl.col("lang") != "und"))
+        posts.rename({"channel": "posted_in"})
+        .filter(pl.col("lang").is_not_null() & (pl.col("lang") != "und"))
         .sort("first_seen", "post_id")
         .with_row_index("rank")
         .select(
-            "rank", "post_id", "lang", "media",
+            "rank", "post_id", "lang", "media", "posted_in",
             forwarded=channel.is_not_null(),
             channel=latin_words(channel),
             channel_emoji=channel.str.extract_all(EMOJI).list.join(""),
             numbers=numbers(text),
             title_numbers=numbers(title),
-            names=latin_words(text.str.replace_all(SENTENCE_START, "$1").str.extract_all(NAME).list.join(" ")),
+            names=names,
+            anchors=anchors(text, names),
             hashtags=latin_words(hashtags_of(text).list.join(" ")),
             emoji=text.str.extract_all(EMOJI),
             title_emoji=title.str.extract(rf"^({EMOJI})").fill_null(""),
@@ -124,7 +162,7 @@ def post_features(posts: pl.DataFrame) -> pl.DataFrame:
     for column in ("channel", "hashtags"):
         frame = hashed(frame, column, pieces=WHOLE_WORD)
     frame = hashed(frame, "names", pieces=STEM)
-    for column in ("numbers", "emoji"):
+    for column in ("numbers", "emoji", "anchors"):
         frame = hashed(frame, column, multiset=True)
     return hashed(frame, "title_numbers")
 
@@ -184,26 +222,32 @@ def scored_candidates(posts: pl.DataFrame, params: TranslationParams = Translati
     weights = asdict(params.weights)
     weighted = pl.sum_horizontal(pl.col(name).fill_null(0) * w for name, w in weights.items())
     present = pl.sum_horizontal(pl.col(name).is_not_null() * w for name, w in weights.items())
+    matched = pl.col("anchors").list.set_intersection(pl.col("anchors_other")).list.len()
     scored = []
     for start in range(0, max(rows.len(), 1), chunk_posts):
         # post_features numbers the posts it is given; ranks are made run-wide here
         frame = post_features(posts[rows.slice(start, chunk_posts + params.window)]).with_columns(
             pl.col("rank") + start
         )
-        keys = frame.select("rank", "lang")
+        keys = frame.select("rank", "lang", "posted_in")
         pairs = keys.filter(pl.col("rank") < start + chunk_posts).join_where(
             keys,
             pl.col("rank_other") > pl.col("rank"),
             pl.col("rank_other") <= pl.col("rank") + params.window,
             suffix="_other",
-        ).filter(pl.col("lang") != pl.col("lang_other")).select("rank", "rank_other")
+        ).filter(
+            (pl.col("lang") != pl.col("lang_other")) & pl.col("posted_in").eq_missing(pl.col("posted_in_other"))
+        ).select("rank", "rank_other")
         other = frame.rename(lambda name: name + "_other")
         scored.append(
             pairs.join(frame, on="rank").join(other, on="rank_other")
-            .with_columns(**pair_features())
+            .with_columns(**pair_features(), matched_anchors=matched, correspondence=dice("anchors").fill_null(0.0))
+            .filter((pl.col("matched_anchors") >= params.min_anchors)
+                    & (pl.col("correspondence") >= params.min_correspondence))
             # rounded: the sums differed in the last bit between a Dask run and a local one,
             # and the score decides which pairs are linked
             .select("rank", "rank_other", "post_id", "post_id_other", "lang", "lang_other", *weights,
+                    "matched_anchors", pl.col("correspondence").round(9),
                     score=(weighted / present).round(9))
         )
     return pl.concat(scored)
@@ -214,12 +258,14 @@ def translation_pairs(posts: pl.DataFrame, params: TranslationParams = Translati
 
     One row per linked pair, `post_id` being the earlier-seen post, in sighting order.
     """
-    if "media" not in posts.columns:
-        posts = posts.with_columns(media=pl.lit(None, pl.Utf8))
+    posts = posts.with_columns(pl.lit(None, pl.Utf8).alias(column) for column in ("media", "channel")
+                               if column not in posts.columns)
+    # Content first: the score (shape, closeness and content together) only orders
+    # candidates whose content corresponds equally well.
     candidates = (
         scored_candidates(posts, params)
         .filter(pl.col("score") >= params.min_score)
-        .sort(["score", "rank_other", "rank"], descending=[True, False, False])
+        .sort(["correspondence", "score", "rank_other", "rank"], descending=[True, True, False, False])
     )
     # Greedy one-to-one per language: a post keeps its best partner in each other language.
     taken: set[tuple[str, str]] = set()

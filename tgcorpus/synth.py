@@ -33,6 +33,8 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+from tasks.link_translations import CYRILLIC_TO_LATIN
+
 # --------------------------------------------------------------------------------------
 # What a page can show
 # --------------------------------------------------------------------------------------
@@ -318,6 +320,82 @@ def is_well_formed(title: str, body: tuple[str, ...] | list[str]) -> bool:
         return False
     keys = [normalized(x) for x in body if x not in SEPARATORS]
     return all(keys) and title_key not in keys and len(set(keys)) == len(keys)
+
+
+# What a translation carries over from its Russian post (see `carried_over`): dates, months,
+# numbers, URLs and @handles, and capitalised words not starting a sentence (names).
+MONTH_STEMS_RU = ("январ", "феврал", "март", "апрел", "ма[йяе](?![а-я])", "июн", "июл", "август",
+                  "сентябр", "октябр", "ноябр", "декабр")
+MONTH_RU = rf"(?:{'|'.join(f'({stem})' for stem in MONTH_STEMS_RU)})[а-я]*"
+NUMBER_RU = r"\d+(?:[ \u00a0]\d{3})*(?:,\d+)?"
+CARRIED_RE = re.compile(
+    rf"(?P<date>\d{{1,2}}(?:[-–]\d{{1,2}})?) (?P<date_month>{MONTH_RU})\b"
+    rf"|(?P<month>\b{MONTH_RU}\b)"
+    rf"|(?P<number>{NUMBER_RU})"
+    r"|(?P<link>(?:https?://|t\.me/)[^\s)»\"]+|@\w{4,})"
+    r"|(?P<name>\b[А-ЯЁІЇЄҐ][а-яёіїєґ]{2,})"
+)
+SENTENCE_START_RE = re.compile(r"(?:^|(?<![А-ЯЁA-Z])[.!?…]\s)\W*$")  # 'С.В.Лавров' is a name
+HASHTAG_RE = re.compile(r"#\w+")
+DATELINE_RU_RE = re.compile(r" \([^()]*\d{4} года\)$")  # the title's dateline, translated on its own
+TRANSLITERATION_RE = re.compile("|".join(sorted(map(re.escape, CYRILLIC_TO_LATIN), key=len, reverse=True)))
+
+
+def transliterated(word: str) -> str:
+    latin = TRANSLITERATION_RE.sub(lambda m: CYRILLIC_TO_LATIN[m.group()], word.lower())
+    return latin[:1].upper() + latin[1:]
+
+
+def english_month(match: re.Match, first_group: int) -> str:
+    """The English name of the month a MONTH_RU match names (its stem group's number)."""
+    stem = next(i for i in range(len(MONTH_STEMS_RU)) if match.group(first_group + i) is not None)
+    return MONTHS_EN[stem]
+
+
+def carried_over(russian: str) -> list[str]:
+    """What an English version of the Russian line keeps, in English and in order: '9-10 июня'
+    -> 'June 9-10', '2,6' -> '2.6', '1 000' -> '1,000', 'Лаврова' -> 'Lavrova', links as
+    they are. Capitalised words that start a sentence are not names; hashtags are
+    translated as a whole elsewhere."""
+    carried = []
+    groups = CARRIED_RE.groupindex
+    for match in CARRIED_RE.finditer(HASHTAG_RE.sub(" ", russian)):
+        if match.group("date") is not None:
+            carried.append(f"{english_month(match, groups['date_month'] + 1)} {match.group('date')}")
+        elif match.group("month") is not None:
+            carried.append(english_month(match, groups["month"] + 1))
+        elif match.group("number") is not None:
+            carried.append(match.group().replace(",", ".").replace(" ", ",").replace("\u00a0", ","))
+        elif match.group("link") is not None:
+            carried.append(match.group())
+        elif not SENTENCE_START_RE.search(match.string[:match.start()]):
+            carried.append(transliterated(match.group()))
+    return carried
+
+
+def with_carried(english: str, carried: list[str]) -> str:
+    """The English line with the carried content in brackets before its closing punctuation
+    (and trailing emoji, which a copy can lose)."""
+    if not carried:
+        return english
+    core = without_trailing_emoji(english)
+    text, stop = re.fullmatch(r"(.*?)([.!?…:]?)", core, re.S).groups()
+    return f"{text} ({', '.join(carried)}){stop}{english[len(core):]}"
+
+
+def translated_content(russian: Post, english: Post) -> Post:
+    """`english` carrying the content of `russian`, line by line (text lines in order; the
+    Russian lines beyond the English ones go to the last): a translation of a news post keeps
+    its numbers, dates, names and links. No randomness, so the rest of the corpus is as
+    it would be without."""
+    lines = [english.title, *english.body]
+    text_lines = [i for i, line in enumerate(lines) if line not in SEPARATORS]
+    sources = [DATELINE_RU_RE.sub("", russian.title), *(x for x in russian.body if x not in SEPARATORS)]
+    carried: dict[int, list[str]] = {}
+    for k, source in enumerate(sources):
+        carried.setdefault(text_lines[min(k, len(text_lines) - 1)], []).extend(carried_over(source))
+    lines = [with_carried(line, carried.get(i, [])) for i, line in enumerate(lines)]
+    return replace(english, title=lines[0], body=tuple(lines[1:]), translation_of=russian.uid)
 
 
 def pick_body_length(rng: random.Random) -> int:
@@ -703,7 +781,7 @@ class Planner:
                 lang, context = ("ru" if r.random() < 0.5 else "en"), None
             post, context = self.writer.new_post(self.next_uid(), lang, title_only, min_body, context)
             if translate:
-                post = replace(post, translation_of=self.last_new[0].uid)
+                post = translated_content(self.last_new[0], post)
             if self.remember(post):
                 # an English version ends the pair: it does not start another one
                 self.last_new = None if translate else (post, context)
