@@ -1,4 +1,4 @@
-"""Language tags for posts and paragraphs (plain Python + Polars, offline).
+r"""Language tags for posts and paragraphs (plain Python + Polars, offline).
 
 Evidence
     Only letters (``\p{L}``, not the blank Hangul fillers) carry language. URLs, e-mail

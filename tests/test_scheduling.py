@@ -51,7 +51,7 @@ def post_count(out: Path) -> int:
 
 def stop(process: subprocess.Popen) -> None:
     os.killpg(process.pid, signal.SIGTERM)
-    process.wait(timeout=60)
+    process.wait(timeout=150)  # the runner first cancels a scheduled run in progress
 
 
 @pytest.fixture
