@@ -16,9 +16,9 @@ Bytes read from the dataset: the copy is flushed and dropped from the page cache
 the run's process tree is charged the blocks it read from disk (wait4's ru_inblock, the
 read_bytes of /proc/PID/io summed over the tree). Everything else the run reads
 (Python, libraries, the 1 MB of captures) is warm in the page cache from the runs
-before, so the empty-dataset row shows what is not the dataset. rchar would be the
-wrong measure: it counts page-cache hits (so repeated reads of one file) and misses
-Parquet files that Polars maps into memory instead of reading.
+before, so the empty-dataset column shows what is not the dataset. rchar would be the
+wrong measure: it counts every read call, of the dataset or not (modules, the Prefect
+server's database, the captures), page-cache hits included, and misses memory maps.
 
 --million adds an archive of 1,000,000 occurrences: ten runs of 100,000, each into the
 archive the runs before it made; expect about an hour on two cores with the current
