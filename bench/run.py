@@ -53,7 +53,6 @@ def tree_rss(root_pid: int) -> int:
 class Measured:
     seconds: float
     peak_tree_bytes: int  # resident memory of the whole process tree, sampled every 0.2 s
-    max_process_bytes: int  # the largest single process's peak (the kernel's maxrss)
     disk_read_bytes: int  # blocks the process tree read from disk: page-cache hits are not counted
 
 
@@ -87,7 +86,7 @@ def measured(command: list[str], log: Path, limit_bytes: int | None = None) -> M
         sys.exit(f"{' '.join(command)} killed: its processes held over {limit_bytes / 2**30:.1f} GiB; see {log}")
     if process.returncode:
         sys.exit(f"{' '.join(command)} failed ({process.returncode}); see {log}")
-    return Measured(time.perf_counter() - started, peak, usage.ru_maxrss * 1024, usage.ru_inblock * 512)
+    return Measured(time.perf_counter() - started, peak, usage.ru_inblock * 512)
 
 
 def corpus(mb: int, seed: int, cache: Path) -> Path:
