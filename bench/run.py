@@ -14,11 +14,13 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,28 +49,44 @@ def tree_rss(root_pid: int) -> int:
     return total
 
 
-def measured(command: list[str], log: Path) -> tuple[float, int]:
-    """Run `command`; its wall seconds and the peak resident bytes of its process tree."""
+@dataclass
+class Measured:
+    seconds: float
+    peak_tree_bytes: int  # resident memory of the whole process tree, sampled every 0.2 s
+    disk_read_bytes: int  # blocks the process tree read from disk: page-cache hits are not counted
+
+
+def measured(command: list[str], log: Path, limit_bytes: int | None = None) -> Measured:
+    """Run `command` in a session of its own and measure it; exit if it fails or its
+    process tree outgrows `limit_bytes` (then the session is killed)."""
     started = time.perf_counter()
     with open(log, "w") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
     peak = 0
+    over_limit = False
     done = threading.Event()
 
     def sample():
-        nonlocal peak
+        nonlocal peak, over_limit
         while not done.is_set():
             peak = max(peak, tree_rss(process.pid))
+            if limit_bytes and peak > limit_bytes and not over_limit:
+                over_limit = True
+                os.killpg(process.pid, signal.SIGKILL)
             done.wait(0.2)
 
     sampler = threading.Thread(target=sample)
     sampler.start()
-    code = process.wait()
+    # wait4, not wait: its usage covers the command and every descendant it waited for
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
     done.set()
     sampler.join()
-    if code:
-        sys.exit(f"{' '.join(command)} failed ({code}); see {log}")
-    return time.perf_counter() - started, peak
+    if over_limit:
+        sys.exit(f"{' '.join(command)} killed: its processes held over {limit_bytes / 2**30:.1f} GiB; see {log}")
+    if process.returncode:
+        sys.exit(f"{' '.join(command)} failed ({process.returncode}); see {log}")
+    return Measured(time.perf_counter() - started, peak, usage.ru_inblock * 512)
 
 
 def corpus(mb: int, seed: int, cache: Path) -> Path:
@@ -97,15 +115,17 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="tgcorpus-bench-"))
     try:
         report = work / "report.json"
-        flow_seconds, flow_peak = measured(
+        flow_run = measured(
             [str(Path(sys.executable).parent / "tgcorpus"), "run", str(data / "*.txt"), "--out", str(work / "out"),
              "--report", str(report)], work / "flow.log")
+        flow_seconds, flow_peak = flow_run.seconds, flow_run.peak_tree_bytes
         flow = json.loads(report.read_text())
         base, base_seconds, base_peak = {}, None, None
         if not args.skip_baseline:
-            base_seconds, base_peak = measured(
+            base_run = measured(
                 [sys.executable, str(ROOT / "bench" / "baseline.py"), str(data), str(work / "baseline.jsonl")],
                 work / "baseline.log")
+            base_seconds, base_peak = base_run.seconds, base_run.peak_tree_bytes
             base = json.loads((work / "baseline.log").read_text().splitlines()[-1])["stage_seconds"]
     finally:
         shutil.rmtree(work, ignore_errors=True)
