@@ -14,7 +14,7 @@ from tasks.find_near_duplicates import (
     NearDupParams, bucket_table, candidate_pairs, cluster_ids, near_duplicate_pairs, sketch,
 )
 from tasks.mark_boilerplate import boilerplate_flags, mark_boilerplate
-from tasks.relate_posts import relate_posts, sketch_posts
+from tasks.relate_posts import relate_posts, sketch_new
 from tasks.split_paragraphs import split_paragraphs
 from tgcorpus.synth import synthesize
 
@@ -296,8 +296,8 @@ def test_template_lines_are_learned_per_channel_and_spare_copies():
 
 def test_stored_posts_count_towards_a_channels_template():
     posts = channel_posts().filter(pl.col("channel") == "techdigest")
-    _, flags, _ = sketch_posts(posts.filter(pl.col("post_id") == "d4"),
-                               posts.filter(pl.col("post_id") != "d4"), NearDupParams())
+    flags = sketch_new(posts.filter(pl.col("post_id") == "d4"), posts.filter(pl.col("post_id") != "d4"), None,
+                       NearDupParams()).boilerplate
     footer = flags.filter(pl.col("post_id") == "d4").sort("idx").tail(2)["is_template"].to_list()
     assert footer == [True, True]
 
