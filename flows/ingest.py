@@ -7,8 +7,10 @@ files, channel keys, duplicates, messages, channels, edits) → tag-language (pe
 
 Batches hold about `Config.batch_bytes` of input, so task runs grow with the input's
 size, not its number of files, and memory is bounded by a batch, except for the
-run-wide steps, which read only small columns (sightings: the run's and the dataset's)
-or the new posts' texts once (sketch, relate).
+run-wide steps, which read only small columns (sightings: the run's and the dataset's),
+the new posts' texts, the near-duplicate index's rows for their buckets, and the
+stored texts of candidate pairs (sketch, relate); boilerplate flags still count every
+stored post's lines (sketch), and translations read the stored posts the run sighted.
 Tasks hand each other Parquet paths in a work folder, never DataFrames: Prefect would
 pickle a frame to hash it, and a distributed run must not ship frames around.
 

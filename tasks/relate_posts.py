@@ -46,11 +46,15 @@ def index_rows(posts: pl.DataFrame, boilerplate: pl.DataFrame | None, params: Ne
     bucket, seen) of every band bucket of every post (bucket_table), seen = first_seen;
     sorted by band and bucket, so that a file's row groups cover narrow key ranges."""
     posts = posts.sort("first_seen", "post_id")
+    return rows_of(posts, sketch(posts, boilerplate, params), params)
+
+
+def rows_of(posts: pl.DataFrame, sketches: Sketches, params: NearDupParams) -> pl.DataFrame:
+    """index_rows from the sketches of `posts` (post numbers: their rows)."""
     numbers = posts.select(post=pl.int_range(pl.len(), dtype=pl.UInt32), post_id="post_id", seen="first_seen")
     return (
-        bucket_table(sketch(posts, boilerplate, params), params)
-        .join(numbers, on="post", how="left").select(list(INDEX_COLUMNS)).cast(INDEX_COLUMNS)
-        .sort("band", "bucket", "seen")
+        bucket_table(sketches, params).join(numbers, on="post", how="left")
+        .select(list(INDEX_COLUMNS)).cast(INDEX_COLUMNS).sort("band", "bucket", "seen")
     )
 
 
@@ -85,12 +89,7 @@ def sketch_new(new_posts: pl.DataFrame, stored_texts: pl.DataFrame | None, index
     first_new = 0 if last_seen is None else last_seen + 1
     new_posts = new_posts.select(COLUMNS).with_columns(first_seen=pl.int_range(pl.len(), dtype=pl.Int64) + first_new)
     sketches = sketch(new_posts, boilerplate, near_params)
-    new_rows = (
-        bucket_table(sketches, near_params)
-        .join(new_posts.select(post=pl.int_range(pl.len(), dtype=pl.UInt32), post_id="post_id", seen="first_seen"),
-              on="post", how="left")
-        .select(list(INDEX_COLUMNS)).cast(INDEX_COLUMNS).sort("band", "bucket", "seen")
-    )
+    new_rows = rows_of(new_posts, sketches, near_params)
     members = new_rows if index is None else pl.concat([stored_neighbours(index, new_rows, near_params), new_rows])
     return Sketched(new_posts, boilerplate, sketches,
                     members.select("band", "bucket", post=pl.col("seen").cast(pl.UInt32), post_id="post_id"),
