@@ -7,8 +7,10 @@ files, channel keys, duplicates, messages, channels, edits) → tag-language (pe
 
 Batches hold about `Config.batch_bytes` of input, so task runs grow with the input's
 size, not its number of files, and memory is bounded by a batch, except for the
-run-wide steps, which read only small columns (sightings: the run's and the dataset's)
-or the new posts' texts once (sketch, relate).
+run-wide steps, which read only small columns (sightings: the run's and the dataset's),
+the new posts' texts, the near-duplicate index's rows for their buckets, and the
+stored texts of candidate pairs (sketch, relate); boilerplate flags still count every
+stored post's lines (sketch), and translations read the stored posts the run sighted.
 Tasks hand each other Parquet paths in a work folder, never DataFrames: Prefect would
 pickle a frame to hash it, and a distributed run must not ship frames around.
 
@@ -35,7 +37,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from schemas.tables import dtypes, validate, validate_parts
+from schemas.tables import NEAR_DUP_INDEX, dtypes, validate, validate_parts
 from tasks.batch_sources import batch_sources
 from tasks.collapse_copies import collapse_copies
 from tasks.dedupe_exact import mark_duplicates
@@ -47,10 +49,11 @@ from tasks.read_telegram_export import OUTPUT_SCHEMA as EXPORT_COLUMNS
 from tasks.read_telegram_export import read_telegram_export
 from tasks.read_web_page import read_web_page
 from tasks.read_desktop_export import read_desktop_export
-from tasks.find_near_duplicates import Sketches, bucket_table, candidate_pairs
+from tasks.find_near_duplicates import Sketches, candidate_pairs
+from tasks.mark_boilerplate import boilerplate_flags
 from tasks.malformed import ReadLimits
 from tasks.relate_posts import COLUMNS as RELATED_COLUMNS
-from tasks.relate_posts import relate_posts, relations_of, sketch_posts
+from tasks.relate_posts import Sketched, index_rows, near_and_clusters, relate_posts, relations_of, sketch_new
 from tasks.split_paragraphs import split_paragraphs
 from tasks.split_posts import reject_spans, split_posts
 from tasks.tag_language import LanguageTagger, tag_paragraphs, tag_posts
@@ -419,25 +422,49 @@ def tag(batch: Batch, index: dict[str, Path], work: Path, config: Config) -> Bat
 
 @task(name="sketch", cache_policy=NO_CACHE)
 def sketch(batches: list[Batch], index: dict[str, Path], work: Path, store: Store, config: Config) -> dict[str, Path]:
-    """The posts to relate (the dataset's, then the run's new ones), their boilerplate
-    flags, near-duplicate sketches and LSH band buckets, as work files."""
+    """The run's new posts, the boilerplate flags of every post, the new posts'
+    near-duplicate sketches and their LSH buckets beside those of the stored posts that
+    can pair with them (from the near-duplicate index, not the stored texts), as work
+    files; the index built first if the dataset has none yet."""
     new = _scan(batches, "posts").select(*RELATED_COLUMNS).collect()
     if new.height == 0:  # nothing new: nothing to relate
         return index
-    known = store.scan("posts", RELATED_COLUMNS)
-    everything, boilerplate, sketches = sketch_posts(new, known, config.near_duplicates)
+    stored_texts = store.scan("posts", ["post_id", "channel", "text"])
+    built = _build_near_dup_index(stored_texts, work, store, config)
+    sketched = sketch_new(new, stored_texts, _near_dup_index(store, built), config.near_duplicates)
     folder = work / "sketch"
     folder.mkdir(parents=True, exist_ok=True)
-    np.save(folder / "signed.npy", sketches.signed)
-    np.save(folder / "signatures.npy", sketches.signatures)
+    np.save(folder / "signed.npy", sketched.sketches.signed)
+    np.save(folder / "signatures.npy", sketched.sketches.signatures)
     return {
         **index,
-        "everything": _stash(everything, work, "sketch", "everything"),
-        "boilerplate_all": _stash(boilerplate, work, "sketch", "boilerplate"),
-        "lines": _stash(sketches.lines, work, "sketch", "lines"),
-        "buckets": _stash(bucket_table(sketches, config.near_duplicates), work, "sketch", "buckets"),
-        "new": _stash(new.select("post_id"), work, "sketch", "new"),
+        "new_posts": _stash(sketched.new_posts, work, "sketch", "new_posts"),
+        "boilerplate_all": _stash(sketched.boilerplate, work, "sketch", "boilerplate"),
+        "lines": _stash(sketched.sketches.lines, work, "sketch", "lines"),
+        "buckets": _stash(sketched.members, work, "sketch", "buckets"),
+        "index_rows": _stash(sketched.index_rows, work, "sketch", "index_rows"),
+        **({"built_index": built} if built else {}),
     }
+
+
+def _build_near_dup_index(stored_texts: pl.DataFrame | None, work: Path, store: Store, config: Config) -> Path | None:
+    """A dataset written before the near-duplicate index existed gets it once, from its
+    posts in stored order, with the boilerplate flags a run over them alone had; the
+    run commits it with its own rows."""
+    if stored_texts is None or store.files(NEAR_DUP_INDEX):
+        return None
+    print(f"  building the near-duplicate index of {stored_texts.height} stored posts (once) ...",
+          file=sys.stderr, flush=True)
+    params = config.near_duplicates
+    stored = stored_texts.with_columns(first_seen=pl.int_range(pl.len(), dtype=pl.Int64))
+    rows = index_rows(stored, boilerplate_flags(stored, template=params.template), params)
+    return _stash(rows, work, "index", "built")
+
+
+def _near_dup_index(store: Store, built: Path | None) -> pl.LazyFrame | None:
+    """The dataset's near-duplicate index (or the one just built for it)."""
+    files = [built] if built else store.files(NEAR_DUP_INDEX)
+    return pl.scan_parquet(files) if files else None
 
 
 @task(name="candidates", cache_policy=NO_CACHE)
@@ -450,23 +477,42 @@ def candidates(bands: list[int], index: dict[str, Path], work: Path, config: Con
     return _stash(candidate_pairs(buckets, config.near_duplicates), work, "candidates", f"{min(bands):03d}")
 
 
+def stored_posts_reader(store: Store, columns: list[str]):
+    """post_ids → those stored posts' `columns`: a scan filtered by post_id, so only the
+    row groups that may hold them are decoded."""
+    files = store.files("posts")
+
+    def read(post_ids: pl.Series) -> pl.DataFrame:
+        if not files:
+            return pl.DataFrame(schema={c: dtypes("posts")[c] for c in columns})
+        return pl.scan_parquet(files).filter(pl.col("post_id").is_in(post_ids.implode())).select(columns).collect()
+
+    return read
+
+
 @task(name="relate", cache_policy=NO_CACHE)
 def relate(batches: list[Batch], index: dict[str, Path], pairs: list[Path | None], work: Path, store: Store,
            config: Config) -> dict[str, Path]:
-    """Near-duplicates verified, clusters, translations; the run's boilerplate flags."""
+    """Near-duplicates verified (reading the stored texts of candidate pairs only),
+    clusters, translations; the run's boilerplate flags."""
     sighted = pl.read_parquet(index["sighted"])
     if "buckets" not in index:
         new = _scan(batches, "posts").select(*RELATED_COLUMNS).collect()
         clustered, boilerplate, relations = relate_posts(new, None, sighted)
     else:
         folder = index["buckets"].parent
-        sketches = Sketches(np.load(folder / "signed.npy"), np.load(folder / "signatures.npy"),
-                            pl.read_parquet(index["lines"]))
-        clustered, boilerplate, relations = relations_of(
-            pl.read_parquet(index["everything"]), pl.read_parquet(index["boilerplate_all"]), sketches,
-            pl.concat([pl.read_parquet(p) for p in pairs]).unique(), pl.read_parquet(index["new"]),
-            store.scan("posts", ["post_id", "cluster_id"]), sighted, config.near_duplicates,
+        sketched = Sketched(
+            pl.read_parquet(index["new_posts"]), pl.read_parquet(index["boilerplate_all"]),
+            Sketches(np.load(folder / "signed.npy"), np.load(folder / "signatures.npy"), pl.read_parquet(index["lines"])),
+            pl.read_parquet(index["buckets"]), pl.read_parquet(index["index_rows"]),
         )
+        near, clusters = near_and_clusters(
+            sketched, pl.concat([pl.read_parquet(p) for p in pairs]).unique(),
+            stored_posts_reader(store, ["post_id", "text", "cluster_id"]),
+            _near_dup_index(store, index.get("built_index")), config.near_duplicates,
+        )
+        sighted_posts = stored_posts_reader(store, RELATED_COLUMNS)(sighted["post_id"])
+        clustered, boilerplate, relations = relations_of(sketched, near, clusters, sighted_posts, sighted)
     return {
         **index,
         "clusters": _stash(clustered.select("post_id", "cluster_id"), work, "all", "clusters"),
@@ -525,6 +571,8 @@ def export(batches: list[Batch], index: dict[str, Path], work: Path, store: Stor
     relations = pl.concat([pl.read_parquet(index["relations"]), pl.read_parquet(index["edits"])])
     new_rows = {
         "relations": relations.with_columns(run_id=stamp["run_id"]),
+        NEAR_DUP_INDEX: pl.concat([pl.read_parquet(index[key]) for key in ("built_index", "index_rows") if key in index]
+                                  or [pl.DataFrame(schema=dtypes(NEAR_DUP_INDEX))]),
         "sources": _sources_table(recorded).with_columns(**stamp),
         "rejects": _scan(batches, "rejects").collect()
         .with_columns(run_id=stamp["run_id"])

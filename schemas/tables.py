@@ -44,6 +44,10 @@ language = {
     "lang_score": pa.Column(pl.Float64, pa.Check.in_range(0.0, 1.0)),
 }
 
+NEAR_DUP_INDEX = "_index_near_dup"
+# Tables the pipeline reads to work incrementally; not part of the published dataset.
+INDEXES = (NEAR_DUP_INDEX,)
+
 SCHEMAS: dict[str, pa.DataFrameSchema] = {
     "lines": pa.DataFrameSchema(
         {"source_file": text(), "line_no": count(1), "text": text()},
@@ -248,6 +252,20 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
             name="either a line range or a position",
         )],
         name="rejects",
+        strict=True,
+    ),
+    # The near-duplicate index (tasks/relate_posts.py): each post's LSH band buckets
+    # and its place in first-seen order. Its folder starts with `_` so that no glob of a
+    # published table picks it up.
+    NEAR_DUP_INDEX: pa.DataFrameSchema(
+        {
+            "post_id": text(checks=pa.Check.str_matches(POST_ID)),
+            "band": pa.Column(pl.UInt16),
+            "bucket": pa.Column(pl.UInt64),
+            "seen": count(0),
+        },
+        unique=["post_id", "band", "bucket"],
+        name=NEAR_DUP_INDEX,
         strict=True,
     ),
 }

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import polars as pl
 
-from schemas.tables import PUBLISHED, dtypes, validate
+from schemas.tables import INDEXES, PUBLISHED, dtypes, validate
 from tgcorpus.store import Store
 
 
@@ -24,7 +24,7 @@ def publish_tables(
 ) -> Path:
     """`parts`: Parquet files already validated, table by table, that become the run's
     files of that table as they are; `replaced`: tables written anew, whole."""
-    columns = {name: dtypes(name) for name in PUBLISHED}
+    columns = {name: dtypes(name) for name in (*PUBLISHED, *INDEXES)}
     # Every file of a table in the schema's column order: readers' globs need one schema.
     valid = {name: validate(name, frame).select(list(columns[name])) for name, frame in new_rows.items()}
     whole = {name: validate(name, frame).select(list(columns[name])) for name, frame in (replaced or {}).items()}

@@ -2,6 +2,7 @@
 at a time, and a run killed anywhere leaves the previous snapshot and reruns cleanly."""
 import fcntl
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,7 +13,9 @@ import polars as pl
 import pytest
 
 from conftest import ROOT, SEEDS, TABLES, read_table, tgcorpus
+from schemas.tables import NEAR_DUP_INDEX
 from tgcorpus.store import Store
+from tgcorpus.synth import synthesize
 
 # is_boilerplate counts a line across the dataset as it stands when the paragraph is
 # added, so it may differ between one run and the same input in two runs.
@@ -120,3 +123,96 @@ def test_a_killed_run_leaves_the_last_snapshot_and_a_rerun_completes_it(point, c
     assert rerun.returncode == 0, rerun.stderr
     assert same_dataset(out, one_run)
     assert not list(Store(out).home.glob("staging-*")) and not list(Store(out).home.glob("work-*"))
+
+
+# --- the near-duplicate index ------------------------------------------------------------
+
+FIRST_FILES, LATER_FILES = ["dump_0000.txt", "dump_0001.txt"], ["dump_0002.txt", "dump_0003.txt"]
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory) -> Path:
+    """300 generated posts in 4 files; by its gold, two near-duplicates in dump_0002 are
+    edits of posts of dump_0000 and dump_0001 (uids p0000141, p0000155)."""
+    folder = tmp_path_factory.mktemp("generated")
+    synthesize(folder, posts=300, seed=5, files=4)
+    (folder / "gold.jsonl").unlink()
+    return folder
+
+
+def ingest(folder: Path, names: list[str], out: Path) -> subprocess.CompletedProcess:
+    result = tgcorpus("run", *(str(folder / name) for name in names), "--out", str(out), "--channel", "gen")
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+@pytest.fixture(scope="module")
+def generated_one_run(generated, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("gen_one") / "corpus"
+    ingest(generated, FIRST_FILES + LATER_FILES, out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def generated_two_runs(generated, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("gen_two") / "corpus"
+    ingest(generated, FIRST_FILES, out)
+    ingest(generated, LATER_FILES, out)
+    return out
+
+
+def near_dup_index(out: Path) -> pl.DataFrame:
+    return read_table(out, NEAR_DUP_INDEX).sort("post_id", "band", "bucket")
+
+
+def second_run_relations(out: Path) -> pl.DataFrame:
+    relations = read_table(out, "relations")
+    return relations.filter(pl.col("run_id") == relations["run_id"].max()).drop("run_id").sort(SORT_KEYS["relations"])
+
+
+def test_generated_corpus_in_two_runs_equals_one_run(generated_one_run, generated_two_runs):
+    one, two = dataset(generated_one_run), dataset(generated_two_runs)
+    for table in ("posts", "occurrences", "sources"):  # posts with their cluster_id
+        assert one[table].drop("source_file", strict=False).equals(two[table].drop("source_file", strict=False))
+    keys = SORT_KEYS["relations"]
+    assert one["relations"].select(keys).equals(two["relations"].select(keys))
+    # A pair of the first run was scored against the boilerplate its run knew (see
+    # VOLATILE); a pair with a post of the second run scores as in one run.
+    later = second_run_relations(generated_two_runs)
+    assert later.equals(one["relations"].join(later.select(keys), on=keys, how="semi"))
+    # Near-duplicates straddle the runs: an edit in dump_0002 of a post in dump_0000 or 0001.
+    posts = read_table(generated_two_runs, "posts")
+    first_run = posts.filter(pl.col("run_id") == posts["run_id"].min())["post_id"].implode()
+    straddling = later.filter((pl.col("kind") == "near_duplicate") & pl.col("post_id").is_in(first_run))
+    assert straddling.height >= 2
+    joined = straddling.join(posts.select("post_id", "cluster_id"), left_on="other_post_id", right_on="post_id")
+    assert joined["cluster_id"].is_in(first_run).all()  # the new edit joins its original's cluster
+
+
+def test_a_dataset_without_the_index_gets_it_once(generated, generated_two_runs, tmp_path):
+    out = tmp_path / "corpus"
+    ingest(generated, FIRST_FILES, out)
+    stored = read_table(out, "posts").height
+    shutil.rmtree(Store(out).current() / NEAR_DUP_INDEX)  # as the version before the index wrote it
+    migrated = ingest(generated, LATER_FILES, out)
+    assert f"building the near-duplicate index of {stored} stored posts (once)" in migrated.stderr
+    assert near_dup_index(out).equals(near_dup_index(generated_two_runs))
+    assert second_run_relations(out).equals(second_run_relations(generated_two_runs))
+    assert dataset(out)["posts"].equals(dataset(generated_two_runs)["posts"])
+    check = tgcorpus("validate", str(out))
+    assert check.returncode == 0, check.stdout
+
+
+def test_validate_checks_the_index(generated_one_run, tmp_path):
+    out = tmp_path / "corpus"
+    shutil.copytree(Store(generated_one_run).current(), out)
+    index = read_table(out, NEAR_DUP_INDEX)
+    for old in (out / NEAR_DUP_INDEX).glob("*.parquet"):
+        old.unlink()
+    first_row = pl.int_range(pl.len()) == 0
+    index.with_columns(post_id=pl.when(first_row).then(pl.lit("f" * 32)).otherwise("post_id"),
+                       seen=pl.when(first_row).then(-1).otherwise("seen")).write_parquet(out / NEAR_DUP_INDEX / "part.parquet")
+    check = tgcorpus("validate", str(out))
+    assert check.returncode == 1
+    assert f"{NEAR_DUP_INDEX}: 1 post_id not in posts, e.g. {'f' * 32}" in check.stdout
+    assert f"table '{NEAR_DUP_INDEX}' failed validation:\n  column 'seen'" in check.stdout

@@ -2,6 +2,7 @@
 tasks/find_near_duplicates.py) on hand-made frames and on a small generated corpus."""
 import hashlib
 import json
+import random
 import re
 import sys
 import unicodedata
@@ -14,7 +15,7 @@ from tasks.find_near_duplicates import (
     NearDupParams, bucket_table, candidate_pairs, cluster_ids, near_duplicate_pairs, sketch,
 )
 from tasks.mark_boilerplate import boilerplate_flags, mark_boilerplate
-from tasks.relate_posts import relate_posts, sketch_posts
+from tasks.relate_posts import index_rows, near_and_clusters, relate_posts, sketch_new
 from tasks.split_paragraphs import split_paragraphs
 from tgcorpus.synth import synthesize
 
@@ -296,8 +297,8 @@ def test_template_lines_are_learned_per_channel_and_spare_copies():
 
 def test_stored_posts_count_towards_a_channels_template():
     posts = channel_posts().filter(pl.col("channel") == "techdigest")
-    _, flags, _ = sketch_posts(posts.filter(pl.col("post_id") == "d4"),
-                               posts.filter(pl.col("post_id") != "d4"), NearDupParams())
+    flags = sketch_new(posts.filter(pl.col("post_id") == "d4"), posts.filter(pl.col("post_id") != "d4"), None,
+                       NearDupParams()).boilerplate
     footer = flags.filter(pl.col("post_id") == "d4").sort("idx").tail(2)["is_template"].to_list()
     assert footer == [True, True]
 
@@ -316,3 +317,43 @@ def test_chinese_is_shingled_by_characters():
     # one clause of four gained two characters: a few character bigrams of fifty differ
     assert pairs.select("post_id", "other_post_id").rows() == [("original", "typo_fixed")]
     assert pairs["score"][0] > 0.9
+
+
+# --- incremental: the index ------------------------------------------------------------------
+
+def random_posts(count: int, prefix: str, seed: int) -> pl.DataFrame:
+    """Posts of three lines of twelve words drawn from 3,000 made-up words: no two share a
+    line or a run of words by chance."""
+    rng = random.Random(seed)
+    words = [f"w{n}x" for n in range(3_000)]
+    texts = ["\n".join(" ".join(rng.choices(words, k=12)) for _ in range(3)) for _ in range(count)]
+    return pl.DataFrame({"post_id": [f"{prefix}{n:04d}" for n in range(count)], "text": texts}).with_columns(
+        channel=pl.lit("x"), lang=pl.lit("en"), forwarded_from=pl.lit(None, pl.Utf8), media=pl.lit(None, pl.Utf8),
+        cluster_id="post_id",
+    )
+
+
+def test_an_incremental_run_reads_only_the_stored_texts_it_verifies():
+    params = NearDupParams()
+    stored = random_posts(400, "s", seed=1)
+    # new: edits of stored posts 7, 150 and 399 (one word replaced) and two posts of their own
+    edited = stored.filter(pl.col("post_id").is_in(["s0007", "s0150", "s0399"])).with_columns(
+        post_id=pl.col("post_id").str.replace("s", "e"), text=pl.col("text").str.replace(r"^\S+", "changed"))
+    new = pl.concat([edited, random_posts(2, "n", seed=2)]).drop("cluster_id")
+    index = index_rows(stored.with_columns(first_seen=pl.int_range(pl.len(), dtype=pl.Int64)),
+                       boilerplate_flags(stored, template=params.template), params).lazy()
+    sketched = sketch_new(new, stored, index, params)
+    read = []
+
+    def read_stored(post_ids: pl.Series) -> pl.DataFrame:
+        read.extend(post_ids.to_list())
+        return stored.filter(pl.col("post_id").is_in(post_ids.implode())).select("post_id", "text", "cluster_id")
+
+    near, clusters = near_and_clusters(sketched, candidate_pairs(sketched.members, params), read_stored, index, params)
+    assert sorted(read) == ["s0007", "s0150", "s0399"]
+    assert near.select("post_id", "other_post_id").rows() == [("s0007", "e0007"), ("s0150", "e0150"), ("s0399", "e0399")]
+    # as one run over every post finds them
+    everything = pl.concat([stored.drop("cluster_id"), new]).with_columns(first_seen=pl.int_range(pl.len()))
+    assert near.equals(near_duplicate_pairs(everything, boilerplate_flags(everything, template=params.template)))
+    assert dict(clusters.iter_rows()) == {"e0007": "s0007", "e0150": "s0150", "e0399": "s0399",
+                                          "n0000": "n0000", "n0001": "n0001"}
