@@ -16,6 +16,7 @@ import os
 import secrets
 import signal
 import stat
+import threading
 from pathlib import Path
 
 from tgcorpus.api_server import prefect_server
@@ -23,6 +24,10 @@ from tgcorpus.config import Config
 
 # The deployment's name in the Prefect UI: <flow name>/<this>.
 DEPLOYMENT = "inbox"
+# How long Prefect's runner may take to stop gracefully after SIGTERM before serve ends
+# anyway (its shutdown was seen to block for good on a write of its own log). A run
+# cut short leaves the previous snapshot, and the server child dies with serve.
+STOP_SECONDS = 30
 
 
 class SecretError(Exception):
@@ -77,9 +82,22 @@ def _as_sigterm(signum, frame) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
+def _stop_within(seconds: float, graceful):
+    """Prefect's SIGTERM handler, with a deadline: serve exits when it has passed."""
+    def handle_sigterm(*args, **kwargs):
+        deadline = threading.Timer(seconds, os._exit, args=(143,))
+        deadline.daemon = True
+        deadline.start()
+        graceful(*args, **kwargs)
+    return handle_sigterm
+
+
 def serve_inbox(config: Config, cron: str | None, interval: float | None, log_file: Path) -> None:
     """Serves until SIGTERM or Ctrl-C: both stop Prefect's runner gracefully (it
-    cancels a run in progress), then the server child."""
+    cancels a run in progress), then the server child; within STOP_SECONDS at most."""
+    from prefect.runner import Runner
+
+    Runner.handle_sigterm = _stop_within(STOP_SECONDS, Runner.handle_sigterm)
     signal.signal(signal.SIGINT, _as_sigterm)  # the runner handles SIGTERM only
     auth = None if os.environ.get("PREFECT_API_URL") else api_secret(secret_file())
     with prefect_server(log_file, auth_string=auth) as api_url:
