@@ -25,19 +25,21 @@ import shutil
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 from prefect import flow, task, unmapped
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from schemas.tables import NEAR_DUP_INDEX, dtypes, validate, validate_parts
+from schemas.tables import (
+    CHANNEL_LINE_INDEX, CHANNEL_TAIL_INDEX, INDEXES, LINE_CONTEXT_INDEX, NEAR_DUP_INDEX, dtypes, validate, validate_parts,
+)
 from tasks.batch_sources import batch_sources
 from tasks.collapse_copies import collapse_copies
 from tasks.dedupe_exact import mark_duplicates
@@ -49,11 +51,9 @@ from tasks.read_telegram_export import OUTPUT_SCHEMA as EXPORT_COLUMNS
 from tasks.read_telegram_export import read_telegram_export
 from tasks.read_web_page import read_web_page
 from tasks.read_desktop_export import read_desktop_export
-from tasks.find_near_duplicates import Sketches, candidate_pairs
-from tasks.mark_boilerplate import boilerplate_flags
 from tasks.malformed import ReadLimits
 from tasks.relate_posts import COLUMNS as RELATED_COLUMNS
-from tasks.relate_posts import Sketched, index_rows, near_and_clusters, relate_posts, relations_of, sketch_new
+from tasks.relate_posts import Archive, Indexes, RelateParams, build_indexes, relate_posts
 from tasks.split_paragraphs import split_paragraphs
 from tasks.split_posts import reject_spans, split_posts
 from tasks.tag_language import LanguageTagger, tag_paragraphs, tag_posts
@@ -420,111 +420,74 @@ def tag(batch: Batch, index: dict[str, Path], work: Path, config: Config) -> Bat
     })
 
 
-@task(name="sketch", cache_policy=NO_CACHE)
-def sketch(batches: list[Batch], index: dict[str, Path], work: Path, store: Store, config: Config) -> dict[str, Path]:
-    """The run's new posts, the boilerplate flags of every post, the new posts'
-    near-duplicate sketches and their LSH buckets beside those of the stored posts that
-    can pair with them (from the near-duplicate index, not the stored texts), as work
-    files; the index built first if the dataset has none yet."""
-    new = _scan(batches, "posts").select(*RELATED_COLUMNS).collect()
-    if new.height == 0:  # nothing new: nothing to relate
-        return index
-    stored_texts = store.scan("posts", ["post_id", "channel", "text"])
-    built = _build_near_dup_index(stored_texts, work, store, config)
-    sketched = sketch_new(new, stored_texts, _near_dup_index(store, built), config.near_duplicates)
-    folder = work / "sketch"
-    folder.mkdir(parents=True, exist_ok=True)
-    np.save(folder / "signed.npy", sketched.sketches.signed)
-    np.save(folder / "signatures.npy", sketched.sketches.signatures)
-    return {
-        **index,
-        "new_posts": _stash(sketched.new_posts, work, "sketch", "new_posts"),
-        "boilerplate_all": _stash(sketched.boilerplate, work, "sketch", "boilerplate"),
-        "lines": _stash(sketched.sketches.lines, work, "sketch", "lines"),
-        "buckets": _stash(sketched.members, work, "sketch", "buckets"),
-        "index_rows": _stash(sketched.index_rows, work, "sketch", "index_rows"),
-        **({"built_index": built} if built else {}),
-    }
+@dataclass(frozen=True)
+class RelatedFiles:
+    """The relate task's work files (tasks/relate_posts.py's Related): the new posts'
+    cluster_id, their paragraphs' boilerplate flags, the new relations, and the rows of
+    each index; `rebuilt`: the indexes were built in this run for a dataset written
+    before they existed, so they replace the stored ones instead of adding to them."""
 
-
-def _build_near_dup_index(stored_texts: pl.DataFrame | None, work: Path, store: Store, config: Config) -> Path | None:
-    """A dataset written before the near-duplicate index existed gets it once, from its
-    posts in stored order, with the boilerplate flags a run over them alone had; the
-    run commits it with its own rows."""
-    if stored_texts is None or store.files(NEAR_DUP_INDEX):
-        return None
-    print(f"  building the near-duplicate index of {stored_texts.height} stored posts (once) ...",
-          file=sys.stderr, flush=True)
-    params = config.near_duplicates
-    stored = stored_texts.with_columns(first_seen=pl.int_range(pl.len(), dtype=pl.Int64))
-    rows = index_rows(stored, boilerplate_flags(stored, template=params.template), params)
-    return _stash(rows, work, "index", "built")
-
-
-def _near_dup_index(store: Store, built: Path | None) -> pl.LazyFrame | None:
-    """The dataset's near-duplicate index (or the one just built for it)."""
-    files = [built] if built else store.files(NEAR_DUP_INDEX)
-    return pl.scan_parquet(files) if files else None
-
-
-@task(name="candidates", cache_policy=NO_CACHE)
-def candidates(bands: list[int], index: dict[str, Path], work: Path, config: Config) -> Path | None:
-    """Near-duplicate candidate pairs from a group of LSH bands: each band's buckets are
-    an independent group-by, so groups of bands are separate tasks (on Dask, workers)."""
-    if "buckets" not in index:
-        return None
-    buckets = pl.scan_parquet(index["buckets"]).filter(pl.col("band").is_in(bands)).collect()
-    return _stash(candidate_pairs(buckets, config.near_duplicates), work, "candidates", f"{min(bands):03d}")
-
-
-def stored_posts_reader(store: Store, columns: list[str]):
-    """post_ids → those stored posts' `columns`: a scan filtered by post_id, so only the
-    row groups that may hold them are decoded."""
-    files = store.files("posts")
-
-    def read(post_ids: pl.Series) -> pl.DataFrame:
-        if not files:
-            return pl.DataFrame(schema={c: dtypes("posts")[c] for c in columns})
-        return pl.scan_parquet(files).filter(pl.col("post_id").is_in(post_ids.implode())).select(columns).collect()
-
-    return read
+    clusters: Path
+    flags: Path
+    relations: Path
+    indexes: dict[str, Path]
+    rebuilt: bool
 
 
 @task(name="relate", cache_policy=NO_CACHE)
-def relate(batches: list[Batch], index: dict[str, Path], pairs: list[Path | None], work: Path, store: Store,
-           config: Config) -> dict[str, Path]:
-    """Near-duplicates verified (reading the stored texts of candidate pairs only),
-    clusters, translations; the run's boilerplate flags."""
-    sighted = pl.read_parquet(index["sighted"])
-    if "buckets" not in index:
-        new = _scan(batches, "posts").select(*RELATED_COLUMNS).collect()
-        clustered, boilerplate, relations = relate_posts(new, None, sighted)
-    else:
-        folder = index["buckets"].parent
-        sketched = Sketched(
-            pl.read_parquet(index["new_posts"]), pl.read_parquet(index["boilerplate_all"]),
-            Sketches(np.load(folder / "signed.npy"), np.load(folder / "signatures.npy"), pl.read_parquet(index["lines"])),
-            pl.read_parquet(index["buckets"]), pl.read_parquet(index["index_rows"]),
-        )
-        near, clusters = near_and_clusters(
-            sketched, pl.concat([pl.read_parquet(p) for p in pairs]).unique(),
-            stored_posts_reader(store, ["post_id", "text", "cluster_id"]),
-            _near_dup_index(store, index.get("built_index")), config.near_duplicates,
-        )
-        sighted_posts = stored_posts_reader(store, RELATED_COLUMNS)(sighted["post_id"])
-        clustered, boilerplate, relations = relations_of(sketched, near, clusters, sighted_posts, sighted)
-    return {
-        **index,
-        "clusters": _stash(clustered.select("post_id", "cluster_id"), work, "all", "clusters"),
-        "boilerplate": _stash(boilerplate, work, "all", "boilerplate"),
-        "relations": _stash(relations, work, "all", "relations"),
+def relate(batches: list[Batch], work: Path, store: Store, config: Config) -> RelatedFiles:
+    """The run's new posts related to each other and to the dataset, through the
+    dataset's indexes (reading the stored texts of candidate pairs and channel tails
+    only); the groups of LSH bands side by side on a thread pool."""
+    new = _scan(batches, "posts").select(*RELATED_COLUMNS).collect()
+    archive, built = stored_archive(store, config.relate) if new.height else (Archive(), None)
+    with ThreadPoolExecutor(config.relate.band_groups) as pool:
+        related = relate_posts(new, archive, config.relate, pool.map)
+    rows = index_tables(related.index)
+    if built is not None:  # the run's rows join the built ones (its tails replace theirs): all replace the stored
+        rows = {table: rows.get(table, built_rows) if table == CHANNEL_TAIL_INDEX else pl.concat([built_rows, rows[table]])
+                for table, built_rows in index_tables(built).items()}
+    return RelatedFiles(
+        _stash(related.posts.select("post_id", "cluster_id"), work, "relate", "clusters"),
+        _stash(related.flags, work, "relate", "flags"),
+        _stash(related.relations, work, "relate", "relations"),
+        {table: _stash(frame, work, "index", table) for table, frame in rows.items()},
+        built is not None,
+    )
+
+
+def index_tables(indexes: Indexes) -> dict[str, pl.DataFrame]:
+    """Index rows by table, sorted by the keys lookups filter on; the channel tails only
+    when there are new ones."""
+    tables = {
+        NEAR_DUP_INDEX: indexes.near_dup.sort("band", "bucket", "seen"),
+        LINE_CONTEXT_INDEX: indexes.lines.contexts.sort("line_hash", "seen", "context"),
+        CHANNEL_LINE_INDEX: indexes.lines.channel_lines.sort("line_hash", "channel", "seen", nulls_last=True),
     }
+    if indexes.channel_tails is not None:
+        tables[CHANNEL_TAIL_INDEX] = indexes.channel_tails.sort("channel", "seen", nulls_last=True)
+    return tables
 
 
-def band_groups(config: Config) -> list[list[int]]:
-    """The LSH bands (and the line band) dealt into `config.band_tasks` groups."""
-    bands = range(config.near_duplicates.bands + 1)
-    return [[band for band in bands if band % config.band_tasks == group] for group in range(config.band_tasks)]
+def stored_archive(store: Store, params: RelateParams) -> tuple[Archive, Indexes | None]:
+    """The dataset as relating reads it: its posts and relations, and its indexes. A
+    dataset written before every index existed gets them built once, from its posts in
+    stored order (returned, to be committed with the run's rows)."""
+    posts = store.files("posts")
+    if not posts:
+        return Archive(), None
+    # prefiltered: a lookup by post_id decodes the other columns of matching rows only
+    stored_posts = pl.scan_parquet(posts, parallel="prefiltered")
+    relations = pl.scan_parquet(store.files("relations"), parallel="prefiltered")
+    if all(store.files(table) for table in INDEXES):
+        scans = {table: pl.scan_parquet(store.files(table)) for table in INDEXES}
+        return Archive(stored_posts, scans[NEAR_DUP_INDEX], scans[LINE_CONTEXT_INDEX], scans[CHANNEL_LINE_INDEX],
+                       scans[CHANNEL_TAIL_INDEX], relations), None
+    known = stored_posts.select(*RELATED_COLUMNS).collect()
+    print(f"  building the dataset's indexes of {known.height} stored posts (once) ...", file=sys.stderr, flush=True)
+    built = build_indexes(known.with_columns(first_seen=pl.int_range(pl.len(), dtype=pl.Int64)), params)
+    return Archive(stored_posts, built.near_dup.lazy(), built.lines.contexts.lazy(), built.lines.channel_lines.lazy(),
+                   built.channel_tails.lazy(), relations), built
 
 
 POSTS_COLUMNS = [
@@ -540,14 +503,14 @@ OCCURRENCES_COLUMNS = [
 
 
 @task(name="export", cache_policy=NO_CACHE)
-def export(batches: list[Batch], index: dict[str, Path], work: Path, store: Store, config: Config,
-           run_id: str) -> dict:
+def export(batches: list[Batch], index: dict[str, Path], related: RelatedFiles, work: Path, store: Store,
+           config: Config, run_id: str) -> dict:
     """Every table's rows validated and written as final Parquet parts (a batch's rows
     at a time), then committed together in one snapshot."""
     now = datetime.now(timezone.utc)
     stamp = dict(run_id=pl.lit(run_id), ingested_at=pl.lit(now, UTC))
-    clusters = pl.read_parquet(index["clusters"])
-    boilerplate = pl.read_parquet(index["boilerplate"])
+    clusters = pl.read_parquet(related.clusters)
+    boilerplate = pl.read_parquet(related.flags)
     finish = {
         "posts": lambda frame: frame.join(clusters, on="post_id", how="left", maintain_order="left")
         .with_columns(n_chars=pl.col("text").str.len_chars().cast(pl.Int64), **stamp).select(POSTS_COLUMNS),
@@ -568,11 +531,11 @@ def export(batches: list[Batch], index: dict[str, Path], work: Path, store: Stor
         validate_parts(table, paths)
     results = [r for b in batches for r in b.results]
     recorded = [r for r in results if r.status in RECORDED]
-    relations = pl.concat([pl.read_parquet(index["relations"]), pl.read_parquet(index["edits"])])
+    relations = pl.concat([pl.read_parquet(related.relations), pl.read_parquet(index["edits"])])
+    indexes = {table: pl.read_parquet(path) for table, path in related.indexes.items()}
     new_rows = {
         "relations": relations.with_columns(run_id=stamp["run_id"]),
-        NEAR_DUP_INDEX: pl.concat([pl.read_parquet(index[key]) for key in ("built_index", "index_rows") if key in index]
-                                  or [pl.DataFrame(schema=dtypes(NEAR_DUP_INDEX))]),
+        **({} if related.rebuilt else {t: frame for t, frame in indexes.items() if t != CHANNEL_TAIL_INDEX}),
         "sources": _sources_table(recorded).with_columns(**stamp),
         "rejects": _scan(batches, "rejects").collect()
         .with_columns(run_id=stamp["run_id"])
@@ -585,9 +548,11 @@ def export(batches: list[Batch], index: dict[str, Path], work: Path, store: Stor
     }
     # Messages and channels are made anew from every sighting: a later export changes them.
     replaced = {"messages": pl.read_parquet(index["messages"]), "channels": pl.read_parquet(index["channels"])}
+    # The channel tails are replaced at each run; rebuilt indexes replace the stored ones.
+    index_replaced = indexes if related.rebuilt else {t: f for t, f in indexes.items() if t == CHANNEL_TAIL_INDEX}
     counted = {table: pl.scan_parquet(parts[table]).select(column).collect()
                for table, column in (("occurrences", "is_duplicate"), ("posts", "lang"))}
-    publish_tables(new_rows, store, run_id, config.batch_rows, updates, parts, replaced)
+    publish_tables(new_rows, store, run_id, config.batch_rows, updates, parts, replaced | index_replaced)
     summary = _summary(results, new_rows | counted | replaced, store)
     _publish_artifacts(results, summary)
     return summary
@@ -617,12 +582,8 @@ def ingest(config: Config) -> dict:
                 tagged = clock("tag", lambda: _results(tag.map(
                     parsed, index=unmapped(index), work=unmapped(work), config=unmapped(config)
                 )))
-                index = clock("sketch", lambda: sketch(tagged, index, work, store, config))
-                pairs = clock("candidates", lambda: _results(candidates.map(
-                    band_groups(config), index=unmapped(index), work=unmapped(work), config=unmapped(config)
-                )))
-                index = clock("relate", lambda: relate(tagged, index, pairs, work, store, config))
-                summary = clock("export", lambda: export(tagged, index, work, store, config, run_id))
+                related = clock("relate", lambda: relate(tagged, work, store, config))
+                summary = clock("export", lambda: export(tagged, index, related, work, store, config, run_id))
             finally:
                 shutil.rmtree(work, ignore_errors=True)
     except StoreError as err:
@@ -635,7 +596,7 @@ def ingest(config: Config) -> dict:
     return {
         **summary, "run_id": run_id, "out": str(config.out),
         "stage_seconds": clock.seconds, "stage_peak_bytes": clock.peak_bytes,
-        "task_runs": 5 + config.band_tasks + 2 * len(batches), "batches": len(batches),
+        "task_runs": 4 + 2 * len(batches), "batches": len(batches),
     }
 
 

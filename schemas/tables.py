@@ -45,8 +45,12 @@ language = {
 }
 
 NEAR_DUP_INDEX = "_index_near_dup"
-# Tables the pipeline reads to work incrementally; not part of the published dataset.
-INDEXES = (NEAR_DUP_INDEX,)
+LINE_CONTEXT_INDEX = "_index_line_contexts"
+CHANNEL_LINE_INDEX = "_index_channel_lines"
+CHANNEL_TAIL_INDEX = "_index_channel_tails"
+# Tables the pipeline reads to work incrementally (tasks/relate_posts.py); not part of
+# the published dataset.
+INDEXES = (NEAR_DUP_INDEX, LINE_CONTEXT_INDEX, CHANNEL_LINE_INDEX, CHANNEL_TAIL_INDEX)
 
 SCHEMAS: dict[str, pa.DataFrameSchema] = {
     "lines": pa.DataFrameSchema(
@@ -266,6 +270,28 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
         },
         unique=["post_id", "band", "bucket"],
         name=NEAR_DUP_INDEX,
+        strict=True,
+    ),
+    # The line index (tasks/mark_boilerplate.py's LineRows): a line key's first distinct
+    # contexts, and the first posts of a channel that have it, in first-seen order.
+    LINE_CONTEXT_INDEX: pa.DataFrameSchema(
+        {"line_hash": pa.Column(pl.UInt64), "context": pa.Column(pl.UInt64), "seen": count(0)},
+        unique=["line_hash", "context"],
+        name=LINE_CONTEXT_INDEX,
+        strict=True,
+    ),
+    CHANNEL_LINE_INDEX: pa.DataFrameSchema(
+        {"channel": text(nullable=True), "line_hash": pa.Column(pl.UInt64), "seen": count(0)},
+        unique=["channel", "line_hash", "seen"],
+        name=CHANNEL_LINE_INDEX,
+        strict=True,
+    ),
+    # Each channel's latest posts, where a new post's translation can be (tasks/relate_posts.py).
+    CHANNEL_TAIL_INDEX: pa.DataFrameSchema(
+        {"channel": text(nullable=True), "post_id": text(checks=pa.Check.str_matches(POST_ID)), "seen": count(0),
+         "lang": text(nullable=True)},
+        unique=["post_id"],
+        name=CHANNEL_TAIL_INDEX,
         strict=True,
     ),
 }

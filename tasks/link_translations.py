@@ -6,7 +6,8 @@ names (Лавров/Lavrov once transliterated), hashtags, emoji and flags, the 
 roughly the length, the media placeholder, the kind of source. Each is a similarity in
 0..1, or null where it says nothing (two posts without hashtags); a pair's score is the
 weighted mean of the non-null ones (`Weights`). Candidates are posts of one channel in
-different languages at most `window` sightings apart whose content corresponds (enough
+different languages at most `window` posts apart in the channel's first-seen order
+(posts with a language counted) whose content corresponds (enough
 anchors, see `anchors` and TranslationParams): on a news channel, unrelated neighbours
 have the same shape and closeness. Pairs are taken best correspondence first, then best
 score (above `min_score`), a post getting at most one partner per other language.
@@ -72,7 +73,7 @@ class Weights:
 
 @dataclass(frozen=True)
 class TranslationParams:
-    window: int = 10         # how many sightings apart (in one channel) a translation may be
+    window: int = 10         # how many posts apart in its channel a translation may be
     min_score: float = 0.66  # pairs scoring less are not linked
     # Content must correspond, whatever the shape and closeness: at least this many anchors
     # (numbers, months, transliterated names, links, handles) found on both sides, ...
@@ -141,7 +142,7 @@ def post_features(posts: pl.DataFrame) -> pl.DataFrame:
     frame = (
         posts.rename({"channel": "posted_in"})
         .filter(pl.col("lang").is_not_null() & (pl.col("lang") != "und"))
-        .sort("first_seen", "post_id")
+        .sort("posted_in", "first_seen", "post_id", nulls_last=True)
         .with_row_index("rank")
         .select(
             "rank", "post_id", "lang", "media", "posted_in",
@@ -209,15 +210,15 @@ def scored_candidates(posts: pl.DataFrame, params: TranslationParams = Translati
     """Every pair of posts in different languages within the window, with its features and score;
     posts without `first_seen` (not in sight) take no part.
 
-    Posts are taken `chunk_posts` at a time in sighting order (plus the window after
+    Posts are taken `chunk_posts` at a time in channel and first-seen order (plus the window after
     them, where their partners can be), so that the per-post lists (names, numbers,
     emoji) exist for one chunk at a time however many posts there are.
     """
     # Which rows, in which order: small columns only; a chunk's texts are gathered by row.
     rows = (
-        posts.select("lang", "first_seen", "post_id", row=pl.int_range(pl.len(), dtype=pl.UInt32))
+        posts.select("channel", "lang", "first_seen", "post_id", row=pl.int_range(pl.len(), dtype=pl.UInt32))
         .filter(pl.col("lang").is_not_null() & (pl.col("lang") != "und") & pl.col("first_seen").is_not_null())
-        .sort("first_seen", "post_id")["row"]
+        .sort("channel", "first_seen", "post_id", nulls_last=True)["row"]
     )
     weights = asdict(params.weights)
     weighted = pl.sum_horizontal(pl.col(name).fill_null(0) * w for name, w in weights.items())
@@ -253,10 +254,13 @@ def scored_candidates(posts: pl.DataFrame, params: TranslationParams = Translati
     return pl.concat(scored)
 
 
-def translation_pairs(posts: pl.DataFrame, params: TranslationParams = TranslationParams()) -> pl.DataFrame:
-    """posts (post_id, text, lang, first_seen, forwarded_from[, media]) -> relations rows.
+def translation_pairs(posts: pl.DataFrame, params: TranslationParams = TranslationParams(),
+                      taken: set[tuple[str, str]] = frozenset()) -> pl.DataFrame:
+    """posts (post_id, text, lang, first_seen, forwarded_from[, channel][, media]) ->
+    relations rows. `taken`: (post_id, language) of the links the posts have already.
 
-    One row per linked pair, `post_id` being the earlier-seen post, in sighting order.
+    One row per linked pair, `post_id` being the earlier-seen post, in channel and
+    sighting order.
     """
     posts = posts.with_columns(pl.lit(None, pl.Utf8).alias(column) for column in ("media", "channel")
                                if column not in posts.columns)
@@ -268,7 +272,7 @@ def translation_pairs(posts: pl.DataFrame, params: TranslationParams = Translati
         .sort(["correspondence", "score", "rank_other", "rank"], descending=[True, True, False, False])
     )
     # Greedy one-to-one per language: a post keeps its best partner in each other language.
-    taken: set[tuple[str, str]] = set()
+    taken = set(taken)
     links = []
     for rank, rank_other, post, other, lang, lang_other, score in candidates.select(
         "rank", "rank_other", "post_id", "post_id_other", "lang", "lang_other", "score"

@@ -33,6 +33,8 @@ stays the context rule above.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import polars as pl
 import polars_hash as plh
 
@@ -97,49 +99,122 @@ def line_places(paragraphs: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def flagged(places: pl.DataFrame, min_posts: int = MIN_POSTS) -> pl.Series:
-    """`is_boilerplate` of each row of `line_places`."""
-    contexts_per_key = pl.col("context").n_unique().over("line_hash")
-    return places.select(is_boilerplate=pl.col("empty") | (contexts_per_key >= min_posts)).to_series()
+@dataclass(frozen=True)
+class LineRows:
+    """What the flags are counted from, capped at what the rules need, so that a line in
+    every post of a channel is a few rows (the dataset's line index, schemas/tables.py):
+
+    - `contexts`: (line_hash, context, seen), a line's first `min_posts` distinct
+      contexts in first-seen order (is_boilerplate needs to know only whether it has
+      that many);
+    - `channel_lines`: (channel, line_hash, seen), the first `template_min_posts` (at
+      least 2) posts of a channel that have the line (is_recurring, is_template).
+
+    The first rows in first-seen order, whatever runs brought them: a dataset's index is
+    the same however its inputs were split into runs."""
+
+    contexts: pl.DataFrame
+    channel_lines: pl.DataFrame
+
+    @staticmethod
+    def of(places: pl.DataFrame) -> "LineRows":
+        """The uncapped rows of line_places rows with `channel` and `seen` (their post's
+        place in first-seen order); lines without letters count nowhere."""
+        content = places.filter(~pl.col("empty"))
+        return LineRows(content.select(list(LINE_CONTEXT_COLUMNS)), content.select(list(CHANNEL_LINE_COLUMNS)))
+
+    def capped(self, caps: tuple[int, int]) -> "LineRows":
+        contexts = (
+            self.contexts.sort("line_hash", "seen", "context").unique(["line_hash", "context"], keep="first",
+                                                                       maintain_order=True)
+            .filter(pl.int_range(pl.len()).over("line_hash") < caps[0])
+        )
+        channel_lines = (
+            self.channel_lines.unique(maintain_order=True).sort("channel", "line_hash", "seen", nulls_last=True)
+            .filter(pl.int_range(pl.len()).over("channel", "line_hash") < caps[1])
+        )
+        return LineRows(contexts, channel_lines)
+
+    def __add__(self, other: "LineRows") -> "LineRows":
+        return LineRows(pl.concat([self.contexts, other.contexts]), pl.concat([self.channel_lines, other.channel_lines]))
+
+    def without(self, other: "LineRows") -> "LineRows":
+        """The rows `other` does not have (what a run adds to the stored index)."""
+        return LineRows(self.contexts.join(other.contexts, on=["line_hash", "context"], how="anti"),
+                        self.channel_lines.join(other.channel_lines, on=["channel", "line_hash", "seen"], how="anti",
+                                                nulls_equal=True))
 
 
-def mark_boilerplate(paragraphs: pl.DataFrame, min_posts: int = MIN_POSTS) -> pl.DataFrame:
-    """`paragraphs` (post_id, idx, text, ...) with `is_boilerplate` added, rows in order."""
-    return paragraphs.with_columns(flagged(line_places(paragraphs), min_posts))
+LINE_CONTEXT_COLUMNS = {"line_hash": pl.UInt64, "context": pl.UInt64, "seen": pl.Int64}
+CHANNEL_LINE_COLUMNS = {"channel": pl.Utf8, "line_hash": pl.UInt64, "seen": pl.Int64}
 
 
-def template_lines(places: pl.DataFrame, channels: pl.DataFrame, min_posts: int, max_share: float) -> pl.DataFrame:
-    """(is_recurring, is_template) of each row of `line_places`: its key recurs in at
-    least `min_posts` distinct posts of the post's channel (`channels`: post_id,
-    channel; posts without a channel count as one channel); and it does in a post whose
-    lines shared with any other post of the channel hold at most `max_share` of its
-    letters."""
-    channel = places.select("post_id").join(channels, on="post_id", how="left", maintain_order="left")["channel"]
-    posts_with_line = pl.when(~pl.col("empty")).then(pl.col("post_id").n_unique().over("channel", "line_hash"))
+def line_caps(min_posts: int, template: tuple[int, float] | None) -> tuple[int, int]:
+    """How many rows of a line LineRows keeps: enough to tell `min_posts` contexts, and
+    `template_min_posts` posts of a channel (2 for the shared-share rule)."""
+    return min_posts, max(template[0] if template else 0, 2)
+
+
+def flags_from(places: pl.DataFrame, rows: LineRows, min_posts: int = MIN_POSTS,
+               template: tuple[int, float] | None = None) -> pl.DataFrame:
+    """(post_id, idx, is_boilerplate[, is_recurring, is_template]) of line_places rows
+    (with `channel`), counted over `rows` (capped or not: the rules only ask whether a
+    count reaches min_posts, template_min_posts or 2).
+
+    is_boilerplate: the line has no letters, or its key is in at least `min_posts`
+    distinct contexts. With `template` (template_min_posts, max_share): is_recurring,
+    its key is in at least template_min_posts posts of the post's channel (posts without
+    a channel count as one channel); is_template, it does in a post whose lines shared
+    with any other post of the channel hold at most `max_share` of its letters."""
+    contexts = rows.contexts.group_by("line_hash").agg(contexts=pl.col("context").n_unique())
+    flags = places.join(contexts, on="line_hash", how="left", maintain_order="left").select(
+        "post_id", "idx", "channel", "line_hash", "empty", "letters",
+        is_boilerplate=pl.col("empty") | (pl.col("contexts").fill_null(0) >= min_posts),
+    )
+    if template is None:
+        return flags.select("post_id", "idx", "is_boilerplate")
+    posts = rows.channel_lines.group_by("channel", "line_hash").agg(posts_with_line=pl.col("seen").n_unique())
+    flags = flags.join(posts, on=["channel", "line_hash"], how="left", nulls_equal=True, maintain_order="left")
+    posts_with_line = pl.when(~pl.col("empty")).then(pl.col("posts_with_line")).fill_null(0)
     shared_share = (
         pl.col("letters").filter(pl.col("posts_with_line") >= 2).sum().over("post_id")
         / pl.col("letters").sum().over("post_id")
     )
-    return (
-        places.with_columns(channel=channel).with_columns(posts_with_line=posts_with_line.fill_null(0))
-        .select(is_recurring=pl.col("posts_with_line") >= min_posts,
-                is_template=(pl.col("posts_with_line") >= min_posts) & (shared_share <= max_share))
+    min_template_posts, max_share = template
+    return flags.with_columns(posts_with_line=posts_with_line).select(
+        "post_id", "idx", "is_boilerplate",
+        is_recurring=pl.col("posts_with_line") >= min_template_posts,
+        is_template=(pl.col("posts_with_line") >= min_template_posts) & (shared_share <= max_share),
     )
+
+
+def mark_boilerplate(paragraphs: pl.DataFrame, min_posts: int = MIN_POSTS) -> pl.DataFrame:
+    """`paragraphs` (post_id, idx, text, ...) with `is_boilerplate` added, rows in order."""
+    places = line_places(paragraphs).with_columns(channel=pl.lit(None, pl.Utf8), seen=pl.lit(0, pl.Int64))
+    return paragraphs.with_columns(flags_from(places, LineRows.of(places), min_posts)["is_boilerplate"])
+
+
+def places_of(posts: pl.DataFrame, chunk_posts: int = 5_000) -> pl.DataFrame:
+    """line_places of `posts` (post_id, text[, channel][, first_seen]) with `channel` and
+    `seen` (first_seen, else the post's row), `chunk_posts` posts at a time: only the
+    compact rows of all posts are held at once."""
+    posts = posts.select(
+        "post_id", "text",
+        channel=pl.col("channel") if "channel" in posts.columns else pl.lit(None, pl.Utf8),
+        seen=pl.col("first_seen") if "first_seen" in posts.columns else pl.int_range(pl.len(), dtype=pl.Int64),
+    )
+    chunks = [posts.slice(start, chunk_posts) for start in range(0, posts.height, chunk_posts)] or [posts]
+    return pl.concat([
+        line_places(split_paragraphs(chunk)).join(chunk.select("post_id", "channel", pl.col("seen").cast(pl.Int64)),
+                                                   on="post_id", how="left", maintain_order="left")
+        for chunk in chunks
+    ])
 
 
 def boilerplate_flags(posts: pl.DataFrame, min_posts: int = MIN_POSTS, chunk_posts: int = 5_000,
                       template: tuple[int, float] | None = None) -> pl.DataFrame:
     """(post_id, idx, is_boilerplate[, is_recurring, is_template]) for every line of
-    `posts` (post_id, text[, channel]), read `chunk_posts` posts at a time: only the
-    compact rows of all posts are held at once. The last two (see the module's
-    docstring) when `template` (min_posts, max_share) is given."""
-    places = pl.concat(
-        [line_places(split_paragraphs(posts.slice(start, chunk_posts)))
-         for start in range(0, posts.height, chunk_posts)]
-        or [line_places(split_paragraphs(posts))]
-    )
-    flags = places.select("post_id", "idx", flagged(places, min_posts))
-    if template is None:
-        return flags
-    channels = posts.select("post_id", channel=pl.col("channel") if "channel" in posts.columns else pl.lit(None, pl.Utf8))
-    return flags.with_columns(template_lines(places, channels, *template))
+    `posts` (post_id, text[, channel][, first_seen]), counted over these posts alone (see
+    flags_from; the two last flags when `template` is given)."""
+    places = places_of(posts, chunk_posts)
+    return flags_from(places, LineRows.of(places), min_posts, template)

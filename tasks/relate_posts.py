@@ -1,29 +1,30 @@
 """Relations between posts: near-duplicates (and their clusters) and translations.
 
-A run relates its new posts to every post of the dataset for near-duplicates, and to
-the posts it sighted (new or not) for translations, which sit next to each other in a
-channel. Only pairs with a new post are emitted: older pairs were emitted by the run
-that brought them. Stored rows are never rewritten, so a post that links two older
-clusters leaves their ids as they were.
+The one composition of the relate stages (`relate_posts`), used by the flow, `eval` and
+the tests alike. A run relates its new posts to the dataset through the dataset's
+indexes (`Archive`), never its whole text:
 
-Near-duplicates read the dataset's near-duplicate index, not its texts: each stored
-post's LSH bucket keys and its place in first-seen order (`seen`), in the table
-INDEX_TABLE (schemas/tables.py). A run sketches only its new posts, looks up the
-stored posts sharing a bucket with them, and reads the texts of those that make a
-candidate pair with a new post, to verify it. A stored post's keys are those of the
-run that stored it: a line that became boilerplate since leaves them as they were (a
-run over everything at once would leave it out of their shingles).
+- sketch (`sketch_new`): the new posts' line flags, counted over the line index
+  (LineRows, tasks/mark_boilerplate.py) and the new posts; their MinHash sketches; their
+  LSH buckets beside the stored posts of those buckets (the near-duplicate index);
+- candidates (`find_candidates`): pairs sharing a bucket, one group of bands at a time;
+- verify (`verify_near`): the candidate pairs with a new post, reading the texts of the
+  stored posts in them only; clusters;
+- link (`link_translations_of`): translations between the new posts and the latest
+  posts of their channels (the channel tails).
 
-Boilerplate flags still count every stored post's lines, and translations read the
-stored posts this run sighted.
-
-The steps, in order (the flow runs each as a task, candidate_pairs per group of bands):
-sketch_new → candidate_pairs(members) → near_and_clusters → relations_of.
+Every post has a place in first-seen order (`seen`): the dataset's posts come first, in
+the order they were first seen, then the run's new posts in sighting order. Only pairs
+with a new post are emitted: older pairs were emitted by the run that brought them.
+Stored rows are never rewritten, so a post that links two older clusters leaves their
+ids as they were, and a stored post's index keys are those of the run that stored it (a
+line that became boilerplate since leaves them as they were). A stored post linked as a
+translation keeps its partner: a later post in that language is not linked to it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
 
 import numpy as np
 import polars as pl
@@ -32,25 +33,158 @@ from tasks.find_near_duplicates import (
     NearDupParams, Sketches, bucket_table, candidate_pairs, cluster_ids, sketch, verified_pairs,
 )
 from tasks.link_translations import TranslationParams, translation_pairs
-from tasks.mark_boilerplate import boilerplate_flags
+from tasks.mark_boilerplate import MIN_POSTS, LineRows, flags_from, line_caps, places_of
 
 RELATION_COLUMNS = ["post_id", "other_post_id", "kind", "score"]
 NO_RELATIONS = {"post_id": pl.Utf8, "other_post_id": pl.Utf8, "kind": pl.Utf8, "score": pl.Float64}
 NO_FLAGS = {"post_id": pl.Utf8, "idx": pl.Int64, "is_boilerplate": pl.Boolean}
 COLUMNS = ["post_id", "channel", "text", "lang", "forwarded_from", "media"]
 INDEX_COLUMNS = {"post_id": pl.Utf8, "band": pl.UInt16, "bucket": pl.UInt64, "seen": pl.Int64}
+TAIL_COLUMNS = {"channel": pl.Utf8, "post_id": pl.Utf8, "seen": pl.Int64, "lang": pl.Utf8}
 
 
-def index_rows(posts: pl.DataFrame, boilerplate: pl.DataFrame | None, params: NearDupParams) -> pl.DataFrame:
-    """The near-duplicate index of `posts` (post_id, text, first_seen): (post_id, band,
-    bucket, seen) of every band bucket of every post (bucket_table), seen = first_seen;
-    sorted by band and bucket, so that a file's row groups cover narrow key ranges."""
-    posts = posts.sort("first_seen", "post_id")
-    return rows_of(posts, sketch(posts, boilerplate, params), params)
+@dataclass(frozen=True)
+class RelateParams:
+    near: NearDupParams = NearDupParams()
+    translation: TranslationParams = TranslationParams()
+    # A line in this many distinct contexts is boilerplate (tasks/mark_boilerplate.py).
+    boilerplate_min_posts: int = MIN_POSTS
+    # Candidate search runs in this many groups of LSH bands (each an independent group-by).
+    band_groups: int = 4
+
+    @property
+    def line_caps(self) -> tuple[int, int]:
+        return line_caps(self.boilerplate_min_posts, self.near.template)
+
+    def flags(self, places: pl.DataFrame, rows: LineRows) -> pl.DataFrame:
+        return flags_from(places, rows, self.boilerplate_min_posts, self.near.template)
+
+
+@dataclass(frozen=True)
+class Indexes:
+    """The dataset's index rows, or the rows a run adds to them (schemas/tables.py):
+    `near_dup` (INDEX_COLUMNS), `lines` (LineRows) are appended; `channel_tails`
+    (TAIL_COLUMNS: per channel, its latest `window` posts with a language and its
+    latest post) is replaced whole, or left as it is when None."""
+
+    near_dup: pl.DataFrame
+    lines: LineRows
+    channel_tails: pl.DataFrame | None
+
+
+@dataclass(frozen=True)
+class Archive:
+    """The dataset as relating reads it: lazy tables, scans of a snapshot's files or
+    frames in memory; None where the dataset has none. `posts`: COLUMNS and cluster_id;
+    `relations`: post_id, other_post_id, kind."""
+
+    posts: pl.LazyFrame | None = None
+    near_dup: pl.LazyFrame | None = None
+    line_contexts: pl.LazyFrame | None = None
+    channel_lines: pl.LazyFrame | None = None
+    channel_tails: pl.LazyFrame | None = None
+    relations: pl.LazyFrame | None = None
+
+    @staticmethod
+    def of_posts(known: pl.DataFrame | None, params: RelateParams = RelateParams()) -> "Archive":
+        """A dataset holding `known` posts (COLUMNS and cluster_id, in first-seen order),
+        indexed as one run that stored them would have."""
+        if known is None:
+            return Archive()
+        indexes = build_indexes(known.with_columns(first_seen=pl.int_range(pl.len(), dtype=pl.Int64)), params)
+        return Archive(known.lazy(), indexes.near_dup.lazy(), indexes.lines.contexts.lazy(),
+                       indexes.lines.channel_lines.lazy(), indexes.channel_tails.lazy())
+
+    def next_seen(self) -> int:
+        """The place in first-seen order of the run's first new post (the latest post of
+        each channel is in its tail)."""
+        if self.channel_tails is None:
+            return 0
+        last = self.channel_tails.select(pl.col("seen").max()).collect().item()
+        return 0 if last is None else last + 1
+
+    def read_posts(self, post_ids: pl.Series, columns: list[str]) -> pl.DataFrame:
+        """Those stored posts' `columns`: a scan filtered by post_id."""
+        if self.posts is None:
+            return pl.DataFrame(schema={c: pl.Utf8 for c in columns})
+        return self.posts.filter(pl.col("post_id").is_in(post_ids.implode())).select(columns).collect()
+
+    def line_rows(self, places: pl.DataFrame) -> LineRows:
+        """The line index's rows of the lines in `places` (line_places with channel)."""
+        empty = LineRows.of(places.head(0))
+        if self.line_contexts is None or self.channel_lines is None:
+            return empty
+        hashes = places["line_hash"].unique().implode()
+        keys = places.select("channel", "line_hash").unique()
+        return LineRows(
+            self.line_contexts.filter(pl.col("line_hash").is_in(hashes)).collect(),
+            self.channel_lines.filter(pl.col("line_hash").is_in(hashes))
+            .join(keys.lazy(), on=["channel", "line_hash"], how="semi", nulls_equal=True).collect(),
+        )
+
+    def bucket_neighbours(self, new_rows: pl.DataFrame, params: NearDupParams) -> pl.DataFrame:
+        """The near-duplicate index rows of stored posts that can pair with a new post:
+        in each bucket a new post is in, its `bucket_neighbours` latest stored posts (a new
+        post pairs with at most that many posts before it, and every stored post is
+        before it: candidate_pairs)."""
+        if self.near_dup is None:
+            return new_rows.head(0)
+        keys = new_rows.select("band", "bucket").unique()
+        return (
+            self.near_dup.filter(pl.col("bucket").is_in(keys["bucket"].implode()))
+            .join(keys.lazy(), on=["band", "bucket"], how="semi")
+            .filter(pl.col("seen").rank("ordinal", descending=True).over("band", "bucket") <= params.bucket_neighbours)
+            .collect()
+        )
+
+    def seen_of(self, post_ids: pl.Series) -> pl.DataFrame:
+        """post_id, first_seen of those stored posts, from the near-duplicate index: band
+        0 first (one row per post that has a signature), then every band for the rest."""
+        if self.near_dup is None or post_ids.len() == 0:
+            return pl.DataFrame(schema={"post_id": pl.Utf8, "first_seen": pl.Int64})
+
+        def lookup(rows: pl.LazyFrame, wanted: pl.Series) -> pl.DataFrame:
+            return (rows.filter(pl.col("post_id").is_in(wanted.implode())).group_by("post_id")
+                    .agg(first_seen=pl.col("seen").min()).collect())
+
+        found = lookup(self.near_dup.filter(pl.col("band") == 0), post_ids)
+        rest = post_ids.filter(~post_ids.is_in(found["post_id"].implode()))
+        return pl.concat([found, lookup(self.near_dup, rest)]) if rest.len() else found
+
+    def tails(self) -> pl.DataFrame:
+        if self.channel_tails is None:
+            return pl.DataFrame(schema=TAIL_COLUMNS)
+        return self.channel_tails.collect()
+
+    def translation_partners(self, post_ids: pl.Series) -> pl.DataFrame:
+        """(post_id, lang): the languages those stored posts are linked to already."""
+        if self.relations is None or post_ids.len() == 0:
+            return pl.DataFrame(schema={"post_id": pl.Utf8, "lang": pl.Utf8})
+        ids = post_ids.implode()
+        links = (self.relations.filter((pl.col("kind") == "translation")
+                                       & (pl.col("post_id").is_in(ids) | pl.col("other_post_id").is_in(ids)))
+                 .select("post_id", "other_post_id").collect())
+        both = pl.concat([links, links.select(post_id="other_post_id", other_post_id="post_id")])
+        langs = self.read_posts(both["other_post_id"].unique(), ["post_id", "lang"])
+        return (both.filter(pl.col("post_id").is_in(ids))
+                .join(langs.rename({"post_id": "other_post_id"}), on="other_post_id").select("post_id", "lang"))
+
+
+def build_indexes(posts: pl.DataFrame, params: RelateParams = RelateParams()) -> Indexes:
+    """The indexes of `posts` (COLUMNS and first_seen), as one run over them alone."""
+    places = places_of(posts)
+    lines = LineRows.of(places).capped(params.line_caps)
+    sketches = sketch(posts, params.flags(places, lines), params.near)
+    return Indexes(rows_of(posts, sketches, params.near), lines,
+                   channel_tails(posts.select("channel", "post_id", seen="first_seen", lang="lang"),
+                                 params.translation.window))
 
 
 def rows_of(posts: pl.DataFrame, sketches: Sketches, params: NearDupParams) -> pl.DataFrame:
-    """index_rows from the sketches of `posts` (post numbers: their rows)."""
+    """The near-duplicate index rows of `posts` (post_id, first_seen; post numbers: their
+    rows) from their sketches: (post_id, band, bucket, seen) of every band bucket
+    (bucket_table), sorted by band and bucket, so that a file's row groups cover narrow
+    key ranges."""
     numbers = posts.select(post=pl.int_range(pl.len(), dtype=pl.UInt32), post_id="post_id", seen="first_seen")
     return (
         bucket_table(sketches, params).join(numbers, on="post", how="left")
@@ -58,78 +192,123 @@ def rows_of(posts: pl.DataFrame, sketches: Sketches, params: NearDupParams) -> p
     )
 
 
+def channel_tails(posts: pl.DataFrame, window: int) -> pl.DataFrame:
+    """Per channel, its latest `window` posts with a language (a later post can be
+    their translation) and its latest post (the run's next place in first-seen order
+    comes after it)."""
+    tagged = pl.col("lang").is_not_null() & (pl.col("lang") != "und")
+    latest_tagged = pl.when(tagged).then(pl.col("seen").rank("ordinal", descending=True).over("channel", tagged))
+    return (
+        posts.select(list(TAIL_COLUMNS)).cast(TAIL_COLUMNS).unique("post_id").sort("channel", "seen", nulls_last=True)
+        .filter((latest_tagged <= window) | (pl.col("seen") == pl.col("seen").max().over("channel")))
+    )
+
+
 @dataclass(frozen=True)
 class Sketched:
-    """The sketch step's result. `new_posts`: the run's new posts, first_seen numbering
-    them after every stored post; `boilerplate`: flags of the lines of every post, stored
-    and new; `sketches`: the new posts' (post numbers: rows of `new_posts`);
-    `members`: (band, bucket, post = seen, post_id) of the new posts' buckets, with the
-    stored posts that can pair with them; `index_rows`: the new posts' index rows."""
+    """The sketch stage's result. `new_posts`: COLUMNS and first_seen (after every
+    stored post); `flags`: their lines' flags; `lines`: the line index rows that count
+    for their lines (stored and theirs, capped); `sketches`: theirs (post numbers: rows
+    of `new_posts`); `members`: (band, bucket, post = seen, post_id) of their buckets
+    with the stored posts that can pair with them; `index`: the rows they add to the
+    near-duplicate and line indexes."""
 
     new_posts: pl.DataFrame
-    boilerplate: pl.DataFrame
+    flags: pl.DataFrame
+    lines: LineRows
     sketches: Sketches
     members: pl.DataFrame
-    index_rows: pl.DataFrame
+    index: Indexes
 
     @property
     def first_new(self) -> int:
         return int(self.new_posts["first_seen"].min())
 
 
-def sketch_new(new_posts: pl.DataFrame, stored_texts: pl.DataFrame | None, index: pl.LazyFrame | None,
-               near_params: NearDupParams) -> Sketched:
-    """new_posts: COLUMNS, in sighting order; stored_texts: post_id, channel, text of
-    the dataset's posts (boilerplate is counted over them), or None; index: the
-    dataset's near-duplicate index (INDEX_COLUMNS), or None."""
-    new_texts = new_posts.select("post_id", "channel", "text")
-    every_text = new_texts if stored_texts is None else pl.concat([stored_texts.select(new_texts.columns), new_texts])
-    boilerplate = boilerplate_flags(every_text, template=near_params.template)
-    last_seen = None if index is None else index.select(pl.col("seen").max()).collect().item()
-    first_new = 0 if last_seen is None else last_seen + 1
-    new_posts = new_posts.select(COLUMNS).with_columns(first_seen=pl.int_range(pl.len(), dtype=pl.Int64) + first_new)
-    sketches = sketch(new_posts, boilerplate, near_params)
-    new_rows = rows_of(new_posts, sketches, near_params)
-    members = new_rows if index is None else pl.concat([stored_neighbours(index, new_rows, near_params), new_rows])
-    return Sketched(new_posts, boilerplate, sketches,
-                    members.select("band", "bucket", post=pl.col("seen").cast(pl.UInt32), post_id="post_id"),
-                    new_rows)
+@dataclass(frozen=True)
+class Candidates:
+    """(a, b), a < b, as places in first-seen order: pairs sharing an LSH bucket."""
+
+    pairs: pl.DataFrame
+
+    def with_new_post(self, first_new: int) -> pl.DataFrame:
+        """The pairs that have a new post; older pairs were verified by the run that
+        stored them."""
+        return self.pairs.filter(pl.col("b") >= first_new)
 
 
-def stored_neighbours(index: pl.LazyFrame, new_rows: pl.DataFrame, params: NearDupParams) -> pl.DataFrame:
-    """The index rows of stored posts that can pair with a new post: in each bucket a new
-    post is in, its `bucket_neighbours` latest stored posts (a new post pairs with at most
-    that many posts before it, and every stored post is before it: candidate_pairs)."""
-    keys = new_rows.select("band", "bucket").unique()
-    return (
-        index.filter(pl.col("bucket").is_in(keys["bucket"].implode()))
-        .join(keys.lazy(), on=["band", "bucket"], how="semi")
-        .filter(pl.col("seen").rank("ordinal", descending=True).over("band", "bucket") <= params.bucket_neighbours)
-        .collect()
+@dataclass(frozen=True)
+class NearDuplicates:
+    """Verified pairs with a new post (relations rows) and the new posts' cluster_id."""
+
+    relations: pl.DataFrame
+    clusters: pl.DataFrame
+
+
+@dataclass(frozen=True)
+class Related:
+    """What relating a run's new posts gives: the posts with their cluster_id, their
+    paragraphs' boilerplate flags, the new relations, and the rows the run adds to the
+    dataset's indexes."""
+
+    posts: pl.DataFrame
+    flags: pl.DataFrame
+    relations: pl.DataFrame
+    index: Indexes = field(repr=False)
+
+
+def sketch_new(new_posts: pl.DataFrame, archive: Archive, params: RelateParams) -> Sketched:
+    """new_posts: COLUMNS, in sighting order."""
+    new_posts = new_posts.select(COLUMNS).with_columns(
+        first_seen=pl.int_range(pl.len(), dtype=pl.Int64) + archive.next_seen())
+    places = places_of(new_posts)
+    stored = archive.line_rows(places)
+    lines = (stored + LineRows.of(places)).capped(params.line_caps)
+    flags = params.flags(places, lines)
+    sketches = sketch(new_posts, flags, params.near)
+    new_rows = rows_of(new_posts, sketches, params.near)
+    members = pl.concat([archive.bucket_neighbours(new_rows, params.near), new_rows])
+    return Sketched(
+        new_posts, flags, lines, sketches,
+        members.select("band", "bucket", post=pl.col("seen").cast(pl.UInt32), post_id="post_id"),
+        Indexes(new_rows, lines.without(stored), None),
     )
 
 
-def with_new_post(candidates: pl.DataFrame, sketched: Sketched) -> pl.DataFrame:
-    """The candidate pairs (a, b as seen numbers, a < b) that have a new post; older pairs
-    were verified by the run that stored them."""
-    return candidates.filter(pl.col("b") >= sketched.first_new)
+def band_groups(params: RelateParams) -> list[list[int]]:
+    """The LSH bands (and the line band) dealt into `params.band_groups` groups."""
+    bands = range(params.near.bands + 1)
+    return [[band for band in bands if band % params.band_groups == group] for group in range(params.band_groups)]
 
 
-def stored_to_verify(candidates: pl.DataFrame, sketched: Sketched) -> pl.Series:
-    """post_id of the stored posts in candidate pairs with a new post: the only stored
-    texts near-duplicate verification reads."""
-    stored = with_new_post(candidates, sketched).filter(pl.col("a") < sketched.first_new).select(post="a").unique()
-    return sketched.members.join(stored, on="post", how="semi")["post_id"].unique().sort()
+def find_candidates(sketched: Sketched, params: RelateParams, map_groups: Callable = map) -> Candidates:
+    """Candidate pairs of each group of bands (map_groups: `map`, or a pool's, to run the
+    groups side by side)."""
+
+    def of_group(bands: list[int]) -> pl.DataFrame:
+        return candidate_pairs(sketched.members.filter(pl.col("band").is_in(bands)), params.near)
+
+    return Candidates(pl.concat(list(map_groups(of_group, band_groups(params)))).unique().sort("a", "b"))
 
 
-def near_duplicates(sketched: Sketched, candidates: pl.DataFrame, stored_posts: pl.DataFrame,
-                    near_params: NearDupParams) -> pl.DataFrame:
-    """Relations rows of the verified candidate pairs with a new post. stored_posts:
-    post_id, text of the stored posts stored_to_verify names."""
+def verify_near(sketched: Sketched, candidates: Candidates, archive: Archive, params: RelateParams) -> NearDuplicates:
+    """The candidate pairs with a new post verified, reading only the stored texts in
+    them (their lines flagged over the line index and the new posts); clusters: a new
+    post takes the stored cluster of its component's earliest post. A stored post
+    stands for its cluster (its root, the cluster's earliest post), so a component's
+    earliest node is the root of its earliest stored cluster."""
+    first_new = sketched.first_new
+    pairs = candidates.with_new_post(first_new)
+    stored_numbers = pairs.filter(pl.col("a") < first_new).select(post="a").unique()
+    stored_ids = sketched.members.join(stored_numbers, on="post", how="semi")["post_id"].unique().sort()
     seen = sketched.members.select("post_id", first_seen=pl.col("post").cast(pl.Int64)).unique("post_id")
-    stored = stored_posts.select("post_id", "text").join(seen, on="post_id").sort("first_seen")
-    posts = pl.concat([stored, sketched.new_posts.select("post_id", "text", "first_seen")])
-    stored_sketches = sketch(stored, sketched.boilerplate, near_params)
+    stored = (archive.read_posts(stored_ids, ["post_id", "channel", "text", "cluster_id"])
+              .join(seen, on="post_id").sort("first_seen"))
+    places = places_of(stored)
+    flags = pl.concat([params.flags(places, (archive.line_rows(places) + sketched.index.lines).capped(params.line_caps)),
+                       sketched.flags])
+    posts = pl.concat([stored.select("post_id", "text", "first_seen"), sketched.new_posts.select("post_id", "text", "first_seen")])
+    stored_sketches = sketch(stored, flags, params.near)
     shift = np.uint32(stored.height)
     sketches = Sketches(
         np.concatenate([stored_sketches.signed, sketched.sketches.signed + shift]),
@@ -137,98 +316,50 @@ def near_duplicates(sketched: Sketched, candidates: pl.DataFrame, stored_posts: 
         pl.concat([stored_sketches.lines, sketched.sketches.lines.with_columns(pl.col("post") + shift)]),
     )
     local = posts.select(seen=pl.col("first_seen").cast(pl.UInt32), local=pl.int_range(pl.len(), dtype=pl.UInt32))
-    pairs = (
-        with_new_post(candidates, sketched)
-        .join(local.rename({"seen": "a", "local": "local_a"}), on="a")
+    local_pairs = (
+        pairs.join(local.rename({"seen": "a", "local": "local_a"}), on="a")
         .join(local.rename({"seen": "b", "local": "local_b"}), on="b")
         .select(a="local_a", b="local_b").sort("a", "b")
     )
-    return verified_pairs(posts, sketched.boilerplate, sketches, pairs, near_params)
+    near = verified_pairs(posts, flags, sketches, local_pairs, params.near)
+    root = dict(stored.select("post_id", "cluster_id").iter_rows())
+    roots = archive.seen_of(stored["cluster_id"].unique())
+    nodes = pl.concat([roots.select("first_seen", "post_id"), sketched.new_posts.select("first_seen", "post_id")])
+    clusters = cluster_ids(nodes.unique("post_id"), near.select(pl.col("post_id", "other_post_id").replace(root)))
+    return NearDuplicates(near, clusters.join(sketched.new_posts.select("post_id"), on="post_id", how="semi"))
 
 
-def new_clusters(new_posts: pl.DataFrame, near: pl.DataFrame, stored_clusters: pl.DataFrame,
-                 root_seen: pl.DataFrame) -> pl.DataFrame:
-    """post_id → cluster_id of the new posts: the stored cluster of their component's
-    earliest post. A stored post stands for its cluster (its root, the cluster's earliest
-    post), so a component's earliest node is the root of its earliest stored cluster.
-    stored_clusters: post_id, cluster_id of the stored posts in `near`; root_seen:
-    post_id, first_seen of their roots."""
-    root = dict(stored_clusters.select("post_id", "cluster_id").iter_rows())
-    pairs = near.select(pl.col("post_id", "other_post_id").replace(root))
-    nodes = pl.concat([root_seen.select("first_seen", "post_id"), new_posts.select("first_seen", "post_id")])
-    return cluster_ids(nodes.unique("post_id"), pairs).join(new_posts.select("post_id"), on="post_id", how="semi")
-
-
-def relations_of(
-    sketched: Sketched,
-    near: pl.DataFrame,
-    clusters: pl.DataFrame,
-    sighted_posts: pl.DataFrame,
-    sighted: pl.DataFrame,
-    translation_params: TranslationParams = TranslationParams(),
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """(new posts with cluster_id, boilerplate flags of their paragraphs, relations), from
-    the near-duplicates and clusters of the new posts; sighted_posts: COLUMNS of the
-    stored posts this run sighted; sighted: post_id of every post this run saw, in
-    sighting order."""
-    new_ids = sketched.new_posts["post_id"].implode()
-    # Translations are looked for in sighting order among the posts this run saw.
-    sight_order = sighted.unique("post_id", keep="first", maintain_order=True).select(
-        "post_id", first_seen=pl.int_range(pl.len(), dtype=pl.Int64)
-    )
-    in_sight = pl.concat([sighted_posts.select(COLUMNS).filter(~pl.col("post_id").is_in(new_ids)),
-                          sketched.new_posts.select(COLUMNS)])
-    in_sight = in_sight.join(sight_order, on="post_id", how="left", maintain_order="left")
-    translations = translation_pairs(in_sight, translation_params).filter(
+def link_translations_of(sketched: Sketched, archive: Archive, params: RelateParams) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(translation relations with a new post, the channel tails after the run): the
+    new posts are looked at beside the tails of their channels, where their earlier
+    partners can be (TranslationParams.window posts of a channel apart)."""
+    new = sketched.new_posts
+    tails = archive.tails()
+    touched = tails.join(new.select("channel").unique(), on="channel", how="semi", nulls_equal=True)
+    stored = (archive.read_posts(touched["post_id"], COLUMNS)
+              .join(touched.select("post_id", first_seen="seen"), on="post_id"))
+    partners = archive.translation_partners(stored["post_id"])
+    in_sight = pl.concat([stored.select(*COLUMNS, "first_seen"), new.select(*COLUMNS, "first_seen")])
+    new_ids = new["post_id"].implode()
+    translations = translation_pairs(in_sight, params.translation, taken=set(partners.iter_rows())).filter(
         pl.col("post_id").is_in(new_ids) | pl.col("other_post_id").is_in(new_ids)
     )
-    relations = pl.concat([near.select(RELATION_COLUMNS), translations.select(RELATION_COLUMNS)])
-    posts = sketched.new_posts.drop("first_seen").join(clusters, on="post_id", how="left", maintain_order="left")
-    return posts, sketched.boilerplate.filter(pl.col("post_id").is_in(new_ids)), relations
+    sighted = pl.concat([tails, new.select("channel", "post_id", seen="first_seen", lang="lang")])
+    return translations, channel_tails(sighted, params.translation.window)
 
 
-def near_and_clusters(sketched: Sketched, candidates: pl.DataFrame, read_stored: Callable[[pl.Series], pl.DataFrame],
-                      index: pl.LazyFrame | None, near_params: NearDupParams) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(near-duplicate relations of the new posts, their cluster_ids) from the candidate
-    pairs; read_stored(post_ids) → post_id, text, cluster_id of those stored posts: the
-    one read of stored texts here, for stored_to_verify's posts only."""
-    stored = read_stored(stored_to_verify(candidates, sketched))
-    near = near_duplicates(sketched, candidates, stored, near_params)
-    roots = stored["cluster_id"].unique()
-    root_seen = (pl.DataFrame(schema={"post_id": pl.Utf8, "first_seen": pl.Int64}) if index is None else
-                 index.filter(pl.col("post_id").is_in(roots.implode())).group_by("post_id")
-                 .agg(first_seen=pl.col("seen").min()).collect())
-    clusters = new_clusters(sketched.new_posts, near, stored.select("post_id", "cluster_id"), root_seen)
-    return near, clusters
-
-
-def relate_posts(
-    new_posts: pl.DataFrame,
-    known_posts: pl.DataFrame | None,
-    sighted: pl.DataFrame,
-    near_params: NearDupParams = NearDupParams(),
-    translation_params: TranslationParams = TranslationParams(),
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """→ (new posts with cluster_id, boilerplate flags of their paragraphs, relations).
-
-    new_posts: COLUMNS (in sighting order); known_posts: the same plus cluster_id, for the
-    dataset's posts (or None), indexed here as a run that stored them would have;
-    sighted: post_id of every post this run saw, in sighting order."""
-    if new_posts.height == 0:  # nothing new: nothing to relate
-        return new_posts.with_columns(cluster_id=pl.lit(None, pl.Utf8)), pl.DataFrame(schema=NO_FLAGS), \
-            pl.DataFrame(schema=NO_RELATIONS)
-    index = None
-    if known_posts is not None:
-        known = known_posts.with_columns(first_seen=pl.int_range(pl.len(), dtype=pl.Int64))
-        index = index_rows(known, boilerplate_flags(known, template=near_params.template), near_params).lazy()
-    sketched = sketch_new(new_posts, known_posts, index, near_params)
-    candidates = candidate_pairs(sketched.members, near_params)
-
-    stored = known_posts if known_posts is not None else new_posts.with_columns(cluster_id=pl.lit(None, pl.Utf8)).head(0)
-
-    def read_stored(post_ids: pl.Series) -> pl.DataFrame:
-        return stored.filter(pl.col("post_id").is_in(post_ids.implode())).select("post_id", "text", "cluster_id")
-
-    near, clusters = near_and_clusters(sketched, candidates, read_stored, index, near_params)
-    sighted_posts = stored.filter(pl.col("post_id").is_in(sighted["post_id"].implode()))
-    return relations_of(sketched, near, clusters, sighted_posts, sighted, translation_params)
+def relate_posts(new_posts: pl.DataFrame, archive: Archive = Archive(), params: RelateParams = RelateParams(),
+                 map_groups: Callable[[Callable, Iterable], Iterable] = map) -> Related:
+    """The run's new posts (COLUMNS, in sighting order) related to each other and to the
+    dataset (`archive`): sketch → candidates → verify → link."""
+    if new_posts.height == 0:  # nothing new: nothing to relate, the indexes stay
+        return Related(new_posts.select(COLUMNS).with_columns(cluster_id=pl.lit(None, pl.Utf8)),
+                       pl.DataFrame(schema=NO_FLAGS), pl.DataFrame(schema=NO_RELATIONS),
+                       Indexes(pl.DataFrame(schema=INDEX_COLUMNS), LineRows.of(places_of(new_posts.head(0))), None))
+    sketched = sketch_new(new_posts, archive, params)
+    near = verify_near(sketched, find_candidates(sketched, params, map_groups), archive, params)
+    translations, tails = link_translations_of(sketched, archive, params)
+    posts = sketched.new_posts.drop("first_seen").join(near.clusters, on="post_id", how="left", maintain_order="left")
+    relations = pl.concat([near.relations.select(RELATION_COLUMNS), translations.select(RELATION_COLUMNS)])
+    flags = sketched.flags.select("post_id", "idx", "is_boilerplate")
+    return Related(posts, flags, relations, Indexes(sketched.index.near_dup, sketched.index.lines, tails))

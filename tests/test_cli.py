@@ -27,10 +27,10 @@ def test_the_report_has_every_stage_and_the_task_runs(seed_runs):
     result, out = seed_runs[1]
     assert result.returncode == 0, result.stderr
     report = json.loads((out.parent / "report.json").read_text())
-    stages = ["discover", "parse", "sightings", "tag", "sketch", "candidates", "relate", "export"]
+    stages = ["discover", "parse", "sightings", "tag", "relate", "export"]
     assert list(report["stage_seconds"]) == stages == list(report["stage_peak_bytes"])
     assert sum(report["stage_seconds"].values()) <= report["seconds"]
-    assert report["batches"] == 2 and report["task_runs"] == 9 + 2 * 2
+    assert report["batches"] == 2 and report["task_runs"] == 4 + 2 * 2
     assert report["posts"] == 23 and report["occurrences"] == 24
 
 

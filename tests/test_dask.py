@@ -16,14 +16,12 @@ from polars.testing import assert_frame_equal
 
 from conftest import TABLES
 from test_scheduling import session_processes, wait_for
-from tgcorpus.config import Config
 from tgcorpus.api_server import free_port, healthy
 from tgcorpus.synth import synthesize
 
 BIN = Path(sys.executable).parent
 VOLATILE = ("run_id", "ingested_at")
 FILES = 8
-BAND_TASKS = Config().band_tasks
 NOISE = re.compile(r"Traceback|CancelledError|\bERROR\b|warning", re.IGNORECASE)
 
 
@@ -134,8 +132,8 @@ def test_dask_local_run_ran_the_per_batch_tasks_on_worker_processes(runs, dask_e
     assert "dask " not in default.stdout
     seen = dask_line(dask.stdout)
     batches = seen["by_name"].get("parse", 0)
-    # parse and tag-language per batch, and the near-duplicate band search in groups
-    assert batches >= 2 and seen["by_name"] == {"parse": batches, "tag": batches, "candidates": BAND_TASKS}
+    # parse and tag-language per batch
+    assert batches >= 2 and seen["by_name"] == {"parse": batches, "tag": batches}
     assert 1 <= seen["workers"] <= 2 and dask.pid not in seen["pids"]
     # The workers reported their task runs to the user's server, not to embedded ones:
     # the second flow run (B) on the server has all its per-batch task runs, completed.
@@ -146,8 +144,8 @@ def test_dask_local_run_ran_the_per_batch_tasks_on_worker_processes(runs, dask_e
     def per_batch_task_runs_completed() -> bool:
         task_runs = api_post(dask_env["PREFECT_API_URL"], "task_runs/filter",
                              {"flow_runs": {"id": {"any_": [flow_runs[1]["id"]]}}, "limit": 200})
-        on_dask = [t for t in task_runs if t["name"].startswith(("parse-", "tag-language-", "candidates-"))]
-        return len(on_dask) == 2 * batches + BAND_TASKS and all(t["state_type"] == "COMPLETED" for t in on_dask)
+        on_dask = [t for t in task_runs if t["name"].startswith(("parse-", "tag-language-"))]
+        return len(on_dask) == 2 * batches and all(t["state_type"] == "COMPLETED" for t in on_dask)
 
     wait_for(per_batch_task_runs_completed, 120, "the Dask run's per-batch task runs on the server")
 
@@ -185,7 +183,7 @@ def test_dask_address_runs_on_an_existing_cluster_with_its_own_prefect_server(ru
             stop(process)
     seen = dask_line(result.stdout)
     batches = seen["by_name"]["parse"]
-    assert seen["address"] == address and batches >= 2 and seen["tasks"] == 2 * batches + BAND_TASKS
+    assert seen["address"] == address and batches >= 2 and seen["tasks"] == 2 * batches
     assert_same_tables(root / "A", tmp_path / "C")
     assert [line for line in (result.stdout + result.stderr).splitlines() if NOISE.search(line)] == []
     # An embedded Prefect server in a worker would have made its database here.

@@ -1,7 +1,9 @@
 """Recurring ingests: reruns change nothing, overlaps add only what is new, one writer
 at a time, and a run killed anywhere leaves the previous snapshot and reruns cleanly."""
 import fcntl
+import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -13,7 +15,7 @@ import polars as pl
 import pytest
 
 from conftest import ROOT, SEEDS, TABLES, read_table, tgcorpus
-from schemas.tables import NEAR_DUP_INDEX
+from schemas.tables import INDEXES, NEAR_DUP_INDEX
 from tgcorpus.store import Store
 from tgcorpus.synth import synthesize
 
@@ -127,16 +129,25 @@ def test_a_killed_run_leaves_the_last_snapshot_and_a_rerun_completes_it(point, c
 
 # --- the near-duplicate index ------------------------------------------------------------
 
-FIRST_FILES, LATER_FILES = ["dump_0000.txt", "dump_0001.txt"], ["dump_0002.txt", "dump_0003.txt"]
+FIRST_FILES = ["dump_0000.txt", "dump_0001.txt", "dump_0002a.txt"]
+LATER_FILES = ["dump_0002b.txt", "dump_0003.txt"]
 
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory) -> Path:
-    """300 generated posts in 4 files; by its gold, two near-duplicates in dump_0002 are
-    edits of posts of dump_0000 and dump_0001 (uids p0000141, p0000155)."""
+    """300 generated posts in 4 files, the third cut in two where the English version
+    of post p0000144 (p0000145, by the gold) starts: the pair straddles the runs. By the
+    gold, two near-duplicates in dump_0002 are edits of posts of dump_0000 and dump_0001
+    (uids p0000141, p0000155); the second is after the cut."""
     folder = tmp_path_factory.mktemp("generated")
     synthesize(folder, posts=300, seed=5, files=4)
-    (folder / "gold.jsonl").unlink()
+    gold = [json.loads(line) for line in (folder / "gold.jsonl").read_text().splitlines()]
+    cut = min(r["line_start"] for r in gold if r["uid"] == "p0000145" and r["file"] == "dump_0002.txt")
+    lines = (folder / "dump_0002.txt").read_text(encoding="utf-8").split("\n")
+    (folder / "dump_0002a.txt").write_text("\n".join(lines[:cut - 1]), encoding="utf-8")
+    (folder / "dump_0002b.txt").write_text("\n".join(lines[cut - 1:]), encoding="utf-8")
+    for name in ("dump_0002.txt", "gold.jsonl"):
+        (folder / name).unlink()
     return folder
 
 
@@ -161,8 +172,9 @@ def generated_two_runs(generated, tmp_path_factory) -> Path:
     return out
 
 
-def near_dup_index(out: Path) -> pl.DataFrame:
-    return read_table(out, NEAR_DUP_INDEX).sort("post_id", "band", "bucket")
+def indexes(out: Path) -> dict[str, pl.DataFrame]:
+    """Every index table, rows in a canonical order."""
+    return {table: read_table(out, table).sort(pl.all()) for table in INDEXES}
 
 
 def second_run_relations(out: Path) -> pl.DataFrame:
@@ -180,23 +192,31 @@ def test_generated_corpus_in_two_runs_equals_one_run(generated_one_run, generate
     # VOLATILE); a pair with a post of the second run scores as in one run.
     later = second_run_relations(generated_two_runs)
     assert later.equals(one["relations"].join(later.select(keys), on=keys, how="semi"))
-    # Near-duplicates straddle the runs: an edit in dump_0002 of a post in dump_0000 or 0001.
+    # A near-duplicate straddles the runs: an edit in dump_0002b of a post of the first run.
     posts = read_table(generated_two_runs, "posts")
     first_run = posts.filter(pl.col("run_id") == posts["run_id"].min())["post_id"].implode()
     straddling = later.filter((pl.col("kind") == "near_duplicate") & pl.col("post_id").is_in(first_run))
-    assert straddling.height >= 2
+    assert straddling.height >= 1
     joined = straddling.join(posts.select("post_id", "cluster_id"), left_on="other_post_id", right_on="post_id")
     assert joined["cluster_id"].is_in(first_run).all()  # the new edit joins its original's cluster
+    # The Russian post ends the first run, its English version starts the second: linked.
+    across = later.filter((pl.col("kind") == "translation") & pl.col("post_id").is_in(first_run))
+    assert across.height == 1
+    texts = dict(posts.select("post_id", "text").iter_rows())
+    russian, english = texts[across["post_id"][0]], texts[across["other_post_id"][0]]
+    assert re.search("[а-я]", russian) and not re.search("[а-я]", english)
 
 
 def test_a_dataset_without_the_index_gets_it_once(generated, generated_two_runs, tmp_path):
     out = tmp_path / "corpus"
     ingest(generated, FIRST_FILES, out)
     stored = read_table(out, "posts").height
-    shutil.rmtree(Store(out).current() / NEAR_DUP_INDEX)  # as the version before the index wrote it
+    for table in INDEXES:  # as the version before the indexes wrote it
+        shutil.rmtree(Store(out).current() / table)
     migrated = ingest(generated, LATER_FILES, out)
-    assert f"building the near-duplicate index of {stored} stored posts (once)" in migrated.stderr
-    assert near_dup_index(out).equals(near_dup_index(generated_two_runs))
+    assert f"building the dataset's indexes of {stored} stored posts (once)" in migrated.stderr
+    built, expected = indexes(out), indexes(generated_two_runs)
+    assert all(built[table].equals(expected[table]) for table in INDEXES)
     assert second_run_relations(out).equals(second_run_relations(generated_two_runs))
     assert dataset(out)["posts"].equals(dataset(generated_two_runs)["posts"])
     check = tgcorpus("validate", str(out))

@@ -15,7 +15,7 @@ from tasks.find_near_duplicates import (
     NearDupParams, bucket_table, candidate_pairs, cluster_ids, near_duplicate_pairs, sketch,
 )
 from tasks.mark_boilerplate import boilerplate_flags, mark_boilerplate
-from tasks.relate_posts import index_rows, near_and_clusters, relate_posts, sketch_new
+from tasks.relate_posts import Archive, RelateParams, relate_posts, sketch_new
 from tasks.split_paragraphs import split_paragraphs
 from tgcorpus.synth import synthesize
 
@@ -171,10 +171,9 @@ def test_generated_corpus_meets_precision_and_recall(tmp_path):
 
 
 def test_band_groups_together_propose_exactly_the_pairs_of_all_bands(tmp_path):
-    """The flow's `candidates` tasks each group-by a group of LSH bands; their union
-    is the one-task candidate set, and every band (and the line band) is in one group."""
-    from flows.ingest import band_groups
-    from tgcorpus.config import Config
+    """find_candidates group-bys a group of LSH bands at a time; their union is the
+    one-group candidate set, and every band (and the line band) is in one group."""
+    from tasks.relate_posts import band_groups
 
     synthesize(tmp_path, posts=400, seed=4)
     report = evaluate(tmp_path, tmp_path / "gold.jsonl")
@@ -182,7 +181,7 @@ def test_band_groups_together_propose_exactly_the_pairs_of_all_bands(tmp_path):
     params = NearDupParams()
     boilerplate = mark_boilerplate(split_paragraphs(posts))
     buckets = bucket_table(sketch(posts, boilerplate, params), params)
-    groups = band_groups(Config())
+    groups = band_groups(RelateParams())
     assert sorted(b for group in groups for b in group) == list(range(params.bands + 1))
     whole = candidate_pairs(buckets, params).sort("a", "b")
     parts = pl.concat([candidate_pairs(buckets.filter(pl.col("band").is_in(g)), params) for g in groups]).unique()
@@ -266,7 +265,7 @@ def channel_posts() -> pl.DataFrame:
 
 
 def near_pairs(posts: pl.DataFrame, known: pl.DataFrame | None = None) -> set[tuple[str, str]]:
-    _, _, relations = relate_posts(posts, known, posts.select("post_id"))
+    relations = relate_posts(posts, Archive.of_posts(known)).relations
     return set(relations.filter(pl.col("kind") == "near_duplicate").select("post_id", "other_post_id").iter_rows())
 
 
@@ -297,8 +296,8 @@ def test_template_lines_are_learned_per_channel_and_spare_copies():
 
 def test_stored_posts_count_towards_a_channels_template():
     posts = channel_posts().filter(pl.col("channel") == "techdigest")
-    flags = sketch_new(posts.filter(pl.col("post_id") == "d4"), posts.filter(pl.col("post_id") != "d4"), None,
-                       NearDupParams()).boilerplate
+    flags = sketch_new(posts.filter(pl.col("post_id") == "d4"), Archive.of_posts(posts.filter(pl.col("post_id") != "d4")),
+                       RelateParams()).flags
     footer = flags.filter(pl.col("post_id") == "d4").sort("idx").tail(2)["is_template"].to_list()
     assert footer == [True, True]
 
@@ -333,27 +332,32 @@ def random_posts(count: int, prefix: str, seed: int) -> pl.DataFrame:
     )
 
 
+class CountingArchive(Archive):
+    """An archive that records which stored posts' columns relating reads."""
+
+    def read_posts(self, post_ids: pl.Series, columns: list[str]) -> pl.DataFrame:
+        self.reads.append((tuple(columns), sorted(post_ids.to_list())))
+        return super().read_posts(post_ids, columns)
+
+
 def test_an_incremental_run_reads_only_the_stored_texts_it_verifies():
-    params = NearDupParams()
     stored = random_posts(400, "s", seed=1)
     # new: edits of stored posts 7, 150 and 399 (one word replaced) and two posts of their own
     edited = stored.filter(pl.col("post_id").is_in(["s0007", "s0150", "s0399"])).with_columns(
         post_id=pl.col("post_id").str.replace("s", "e"), text=pl.col("text").str.replace(r"^\S+", "changed"))
     new = pl.concat([edited, random_posts(2, "n", seed=2)]).drop("cluster_id")
-    index = index_rows(stored.with_columns(first_seen=pl.int_range(pl.len(), dtype=pl.Int64)),
-                       boilerplate_flags(stored, template=params.template), params).lazy()
-    sketched = sketch_new(new, stored, index, params)
-    read = []
-
-    def read_stored(post_ids: pl.Series) -> pl.DataFrame:
-        read.extend(post_ids.to_list())
-        return stored.filter(pl.col("post_id").is_in(post_ids.implode())).select("post_id", "text", "cluster_id")
-
-    near, clusters = near_and_clusters(sketched, candidate_pairs(sketched.members, params), read_stored, index, params)
-    assert sorted(read) == ["s0007", "s0150", "s0399"]
+    archive = CountingArchive(**vars(Archive.of_posts(stored)))
+    object.__setattr__(archive, "reads", [])
+    related = relate_posts(new, archive)
+    texts = [ids for columns, ids in archive.reads if "text" in columns]
+    # the three it verifies, and the channel's tail (its 10 latest posts with a
+    # language), where a translation of a new post could be
+    assert texts == [["s0007", "s0150", "s0399"], [f"s{n:04d}" for n in range(390, 400)]]
+    near = related.relations.filter(pl.col("kind") == "near_duplicate")
     assert near.select("post_id", "other_post_id").rows() == [("s0007", "e0007"), ("s0150", "e0150"), ("s0399", "e0399")]
     # as one run over every post finds them
+    params = NearDupParams()
     everything = pl.concat([stored.drop("cluster_id"), new]).with_columns(first_seen=pl.int_range(pl.len()))
     assert near.equals(near_duplicate_pairs(everything, boilerplate_flags(everything, template=params.template)))
-    assert dict(clusters.iter_rows()) == {"e0007": "s0007", "e0150": "s0150", "e0399": "s0399",
-                                          "n0000": "n0000", "n0001": "n0001"}
+    assert dict(related.posts.select("post_id", "cluster_id").iter_rows()) == {
+        "e0007": "s0007", "e0150": "s0150", "e0399": "s0399", "n0000": "n0000", "n0001": "n0001"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tasks.find_near_duplicates import NearDupParams
+from tasks.relate_posts import RelateParams
 
 
 @dataclass(frozen=True)
@@ -37,9 +37,9 @@ class Config:
     # HTML nesting: real pages nest 15 deep; the parser's time grows with its square.
     # The readers walk a message's elements recursively: keep it well under 900.
     max_html_depth: int = 256
-    # Near-duplicates: MinHash/LSH parameters, and how many tasks share the band search.
-    near_duplicates: NearDupParams = NearDupParams()
-    band_tasks: int = 4
+    # Relating posts: boilerplate, near-duplicates (MinHash/LSH), translations, and how
+    # many groups of LSH bands the candidate search runs side by side.
+    relate: RelateParams = RelateParams()
     languages: tuple[str, ...] = field(
         default=("ru", "en", "uk", "be", "bg", "sr", "mk", "kk")
     )

@@ -282,9 +282,9 @@ def run_steps(folder: Path, names: list[str], config, tagger) -> dict:
         captured_at=pl.lit(None, pl.Datetime("us", "UTC"))
     ))
     posts = tag_posts(occurrences.filter(~pl.col("is_duplicate")), tagger)
-    posts, _, relations = relate_posts(posts, None, occurrences.select("post_id"))
+    related = relate_posts(posts, params=config.relate)
     return {"lines": lines.height, "occurrences": occurrences.rename({"source_file": "file"}),
-            "posts": posts, "relations": relations}
+            "posts": related.posts, "relations": related.relations}
 
 
 def gold_languages(gold: pl.DataFrame, occurrences: pl.DataFrame, posts: pl.DataFrame,

@@ -41,7 +41,8 @@ def dataset_problems(out: Path) -> list[str]:
             validate(name, index)
         except TableInvalid as err:
             problems.append(str(err))
-        unknown = index.join(posts, on="post_id", how="anti")["post_id"].unique()
+        unknown = (index.join(posts, on="post_id", how="anti")["post_id"].unique() if "post_id" in index.columns
+                   else pl.Series([], dtype=pl.Utf8))
         if unknown.len():
             problems.append(f"{name}: {unknown.len()} post_id not in posts, e.g. {unknown[0]}")
     if posts["post_id"].is_duplicated().any():
