@@ -1,6 +1,5 @@
 """`tgcorpus run` end to end: real subprocesses, real Prefect, real Parquet files."""
 import json
-import shutil
 
 import duckdb
 import polars as pl
