@@ -423,13 +423,15 @@ def tag(batch: Batch, index: dict[str, Path], work: Path, config: Config) -> Bat
 @dataclass(frozen=True)
 class RelatedFiles:
     """The relate task's work files (tasks/relate_posts.py's Related): the new posts'
-    cluster_id, their paragraphs' boilerplate flags, the new relations, and the rows of
-    each index; `rebuilt`: the indexes were built in this run for a dataset written
-    before they existed, so they replace the stored ones instead of adding to them."""
+    cluster_id, their paragraphs' boilerplate flags, the new relations, the stored
+    clusters merged into earlier ones, and the rows of each index; `rebuilt`: the
+    indexes were built in this run for a dataset written before they existed, so they
+    replace the stored ones instead of adding to them."""
 
     clusters: Path
     flags: Path
     relations: Path
+    merged: Path
     indexes: dict[str, Path]
     rebuilt: bool
 
@@ -451,6 +453,7 @@ def relate(batches: list[Batch], work: Path, store: Store, config: Config) -> Re
         _stash(related.posts.select("post_id", "cluster_id"), work, "relate", "clusters"),
         _stash(related.flags, work, "relate", "flags"),
         _stash(related.relations, work, "relate", "relations"),
+        _stash(related.merged, work, "relate", "merged"),
         {table: _stash(frame, work, "index", table) for table, frame in rows.items()},
         built is not None,
     )
@@ -502,6 +505,20 @@ OCCURRENCES_COLUMNS = [
 ]
 
 
+def _with_merged_clusters(changed: pl.DataFrame, merged: pl.DataFrame, store: Store) -> pl.DataFrame:
+    """The updates of stored posts: their changed fields, and the posts of stored
+    clusters merged into earlier ones (tasks/relate_posts.py) with the earlier id."""
+    if merged.height == 0:
+        return changed
+    posts = pl.scan_parquet(store.files("posts"), parallel="prefiltered")
+    in_merged = posts.filter(pl.col("cluster_id").is_in(merged["cluster_id"].implode())).select(
+        *POST_FIELDS, "cluster_id").collect()
+    clusters = posts.filter(pl.col("post_id").is_in(changed["post_id"].implode())).select(
+        "post_id", "cluster_id").collect()
+    rows = pl.concat([changed.join(clusters, on="post_id", how="left"), in_merged.join(changed, on="post_id", how="anti")])
+    return rows.with_columns(pl.col("cluster_id").replace(merged["cluster_id"], merged["into"]))
+
+
 @task(name="export", cache_policy=NO_CACHE)
 def export(batches: list[Batch], index: dict[str, Path], related: RelatedFiles, work: Path, store: Store,
            config: Config, run_id: str) -> dict:
@@ -543,7 +560,8 @@ def export(batches: list[Batch], index: dict[str, Path], related: RelatedFiles, 
                 "message_id"),
     }
     updates = {
-        "posts": (["post_id"], pl.read_parquet(index["changed_posts"])),
+        "posts": (["post_id"], _with_merged_clusters(pl.read_parquet(index["changed_posts"]),
+                                                    pl.read_parquet(related.merged), store)),
         "occurrences": (["source_file", "source_sha256", "position"], pl.read_parquet(index["renamed"])),
     }
     # Messages and channels are made anew from every sighting: a later export changes them.

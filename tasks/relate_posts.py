@@ -38,6 +38,7 @@ from tasks.mark_boilerplate import MIN_POSTS, LineRows, flags_from, line_caps, p
 RELATION_COLUMNS = ["post_id", "other_post_id", "kind", "score"]
 NO_RELATIONS = {"post_id": pl.Utf8, "other_post_id": pl.Utf8, "kind": pl.Utf8, "score": pl.Float64}
 NO_FLAGS = {"post_id": pl.Utf8, "idx": pl.Int64, "is_boilerplate": pl.Boolean}
+NO_MERGES = {"cluster_id": pl.Utf8, "into": pl.Utf8}
 COLUMNS = ["post_id", "channel", "text", "lang", "forwarded_from", "media"]
 INDEX_COLUMNS = {"post_id": pl.Utf8, "band": pl.UInt16, "bucket": pl.UInt64, "seen": pl.Int64}
 TAIL_COLUMNS = {"channel": pl.Utf8, "post_id": pl.Utf8, "seen": pl.Int64, "lang": pl.Utf8}
@@ -239,21 +240,26 @@ class Candidates:
 
 @dataclass(frozen=True)
 class NearDuplicates:
-    """Verified pairs with a new post (relations rows) and the new posts' cluster_id."""
+    """Verified pairs with a new post (relations rows), the new posts' cluster_id, and
+    `merged` (cluster_id, into): stored clusters that a new post joins to an earlier
+    stored cluster, whose posts take its id (as one run over them all would give)."""
 
     relations: pl.DataFrame
     clusters: pl.DataFrame
+    merged: pl.DataFrame
 
 
 @dataclass(frozen=True)
 class Related:
     """What relating a run's new posts gives: the posts with their cluster_id, their
-    paragraphs' boilerplate flags, the new relations, and the rows the run adds to the
-    dataset's indexes."""
+    paragraphs' boilerplate flags, the new relations, the stored clusters merged into
+    earlier ones (NearDuplicates.merged), and the rows the run adds to the dataset's
+    indexes."""
 
     posts: pl.DataFrame
     flags: pl.DataFrame
     relations: pl.DataFrame
+    merged: pl.DataFrame
     index: Indexes = field(repr=False)
 
 
@@ -293,10 +299,11 @@ def find_candidates(sketched: Sketched, params: RelateParams, map_groups: Callab
 
 def verify_near(sketched: Sketched, candidates: Candidates, archive: Archive, params: RelateParams) -> NearDuplicates:
     """The candidate pairs with a new post verified, reading only the stored texts in
-    them (their lines flagged over the line index and the new posts); clusters: a new
-    post takes the stored cluster of its component's earliest post. A stored post
-    stands for its cluster (its root, the cluster's earliest post), so a component's
-    earliest node is the root of its earliest stored cluster."""
+    them (their lines flagged over the line index and the new posts); clusters: a
+    component takes the id of its earliest post. A stored post stands for its cluster
+    (its root, the cluster's earliest post), so a component's earliest node is the root
+    of its earliest stored cluster, and the other stored clusters in it merge into
+    that one."""
     first_new = sketched.first_new
     pairs = candidates.with_new_post(first_new)
     stored_numbers = pairs.filter(pl.col("a") < first_new).select(post="a").unique()
@@ -326,7 +333,9 @@ def verify_near(sketched: Sketched, candidates: Candidates, archive: Archive, pa
     roots = archive.seen_of(stored["cluster_id"].unique())
     nodes = pl.concat([roots.select("first_seen", "post_id"), sketched.new_posts.select("first_seen", "post_id")])
     clusters = cluster_ids(nodes.unique("post_id"), near.select(pl.col("post_id", "other_post_id").replace(root)))
-    return NearDuplicates(near, clusters.join(sketched.new_posts.select("post_id"), on="post_id", how="semi"))
+    merged = clusters.join(roots.select("post_id"), on="post_id", how="semi").filter(
+        pl.col("post_id") != pl.col("cluster_id")).select(cluster_id="post_id", into="cluster_id").sort("cluster_id")
+    return NearDuplicates(near, clusters.join(sketched.new_posts.select("post_id"), on="post_id", how="semi"), merged)
 
 
 def link_translations_of(sketched: Sketched, archive: Archive, params: RelateParams) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -354,7 +363,7 @@ def relate_posts(new_posts: pl.DataFrame, archive: Archive = Archive(), params: 
     dataset (`archive`): sketch → candidates → verify → link."""
     if new_posts.height == 0:  # nothing new: nothing to relate, the indexes stay
         return Related(new_posts.select(COLUMNS).with_columns(cluster_id=pl.lit(None, pl.Utf8)),
-                       pl.DataFrame(schema=NO_FLAGS), pl.DataFrame(schema=NO_RELATIONS),
+                       pl.DataFrame(schema=NO_FLAGS), pl.DataFrame(schema=NO_RELATIONS), pl.DataFrame(schema=NO_MERGES),
                        Indexes(pl.DataFrame(schema=INDEX_COLUMNS), LineRows.of(places_of(new_posts.head(0))), None))
     sketched = sketch_new(new_posts, archive, params)
     near = verify_near(sketched, find_candidates(sketched, params, map_groups), archive, params)
@@ -362,4 +371,4 @@ def relate_posts(new_posts: pl.DataFrame, archive: Archive = Archive(), params: 
     posts = sketched.new_posts.drop("first_seen").join(near.clusters, on="post_id", how="left", maintain_order="left")
     relations = pl.concat([near.relations.select(RELATION_COLUMNS), translations.select(RELATION_COLUMNS)])
     flags = sketched.flags.select("post_id", "idx", "is_boilerplate")
-    return Related(posts, flags, relations, Indexes(sketched.index.near_dup, sketched.index.lines, tails))
+    return Related(posts, flags, relations, near.merged, Indexes(sketched.index.near_dup, sketched.index.lines, tails))

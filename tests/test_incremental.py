@@ -236,3 +236,40 @@ def test_validate_checks_the_index(generated_one_run, tmp_path):
     assert check.returncode == 1
     assert f"{NEAR_DUP_INDEX}: 1 post_id not in posts, e.g. {'f' * 32}" in check.stdout
     assert f"table '{NEAR_DUP_INDEX}' failed validation:\n  column 'seen'" in check.stdout
+
+
+def channel_export(path: Path, messages: dict[int, str]) -> Path:
+    """A Desktop JSON export of one channel with these messages (id → text)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"name": "Bridge", "type": "public_channel", "id": 1500000099, "messages": [
+        {"id": number, "type": "message", "date": f"2025-03-01T10:{number:02d}:00",
+         "date_unixtime": str(1740823200 + 60 * number), "text": text, "text_entities": [{"type": "plain", "text": text}]}
+        for number, text in messages.items()
+    ]}, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def test_a_post_bridging_two_stored_clusters_merges_them_as_one_run_would(prefect_api, tmp_path):
+    from flows.ingest import ingest as ingest_flow
+    from tgcorpus.config import Config
+
+    # a and b share no line; the third post has three of a's four lines and three of b's
+    lines = [f"Line {n} of the statement on topic {word} with its own words {word}{n} here"
+             for n, word in enumerate(["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"])]
+    a, b, bridge = "\n".join(lines[:4]), "\n".join(lines[4:]), "\n".join(lines[:3] + lines[4:7])
+    early = channel_export(tmp_path / "early" / "result.json", {1: a, 2: b})
+    late = channel_export(tmp_path / "late" / "result.json", {3: bridge})
+
+    def clusters(*inputs: Path) -> dict[str, str]:
+        out = tmp_path / f"corpus-{len(inputs)}-{inputs[0].parent.name}"
+        for files in inputs:
+            ingest_flow(Config(inputs=(str(files),), out=out))
+        posts = read_table(out, "posts")
+        return dict(posts.select(pl.col("text").str.slice(0, 30), "cluster_id").iter_rows())
+
+    two_runs = clusters(early, late)
+    assert len(set(two_runs.values())) == 1  # b's cluster took a's id
+    one_run_out = tmp_path / "one"
+    ingest_flow(Config(inputs=(str(early), str(late)), out=one_run_out))
+    one_run = read_table(one_run_out, "posts")
+    assert two_runs == dict(one_run.select(pl.col("text").str.slice(0, 30), "cluster_id").iter_rows())

@@ -361,3 +361,16 @@ def test_an_incremental_run_reads_only_the_stored_texts_it_verifies():
     assert near.equals(near_duplicate_pairs(everything, boilerplate_flags(everything, template=params.template)))
     assert dict(related.posts.select("post_id", "cluster_id").iter_rows()) == {
         "e0007": "s0007", "e0150": "s0150", "e0399": "s0399", "n0000": "n0000", "n0001": "n0001"}
+
+def test_a_new_post_bridging_two_stored_clusters_merges_them_as_one_run_would():
+    # a and b share no line; the new post has three of a's four lines and three of b's
+    lines = random_posts(8, "l", seed=3)["text"].str.split("\n").list.first().to_list()
+    a, b = "\n".join(lines[:4]), "\n".join(lines[4:])
+    bridge = "\n".join(lines[:3] + lines[4:7])
+    stored = random_posts(2, "s", seed=1).with_columns(text=pl.Series([a, b]))
+    new = random_posts(1, "n", seed=1).with_columns(text=pl.Series([bridge])).drop("cluster_id")
+    related = relate_posts(new, Archive.of_posts(stored))
+    assert related.merged.rows() == [("s0001", "s0000")]
+    assert related.posts.select("post_id", "cluster_id").rows() == [("n0000", "s0000")]
+    one_run = relate_posts(pl.concat([stored.drop("cluster_id"), new]))
+    assert set(one_run.posts["cluster_id"]) == {"s0000"} and one_run.merged.is_empty()
