@@ -16,10 +16,11 @@ indexes (`Archive`), never its whole text:
 Every post has a place in first-seen order (`seen`): the dataset's posts come first, in
 the order they were first seen, then the run's new posts in sighting order. Only pairs
 with a new post are emitted: older pairs were emitted by the run that brought them.
-Stored rows are never rewritten, so a post that links two older clusters leaves their
-ids as they were, and a stored post's index keys are those of the run that stored it (a
-line that became boilerplate since leaves them as they were). A stored post linked as a
-translation keeps its partner: a later post in that language is not linked to it.
+A new post that joins stored clusters merges them into the earliest (`merged`: the
+flow rewrites those posts' cluster_id), as one run over all of them would. A stored
+post's index keys are those of the run that stored it (a line that became boilerplate
+since leaves them as they were), and a stored post linked as a translation keeps its
+partner: a later post in that language is not linked to it.
 """
 from __future__ import annotations
 
