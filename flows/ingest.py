@@ -316,10 +316,11 @@ def sightings(batches: list[Batch], work: Path, store: Store) -> dict[str, Path]
         .with_columns(identity_key())
     )
     migrating, stored_ids, stored_pairs, read = _identity_index(store)
-    # Channel keys: the identity index updated with the run's sightings and the stored
-    # own messages sharing an id and text with the run's.
+    # The stored sightings of the run's texts: for channel keys, their own messages
+    # sharing an id and text with the run's update the identity index.
+    of_texts = read(post_id=run["post_id"])
     run_own = own_messages(run)
-    stored_own = own_messages(read(message_id=run_own["message_id"], post_id=run_own["post_id"])).join(
+    stored_own = own_messages(of_texts).join(
         run_own.select("message_id", "post_id"), on=["message_id", "post_id"], how="semi"
     )
     identities, pairs = updated_identities(stored_ids, stored_pairs, run, stored_own)
@@ -332,12 +333,13 @@ def sightings(batches: list[Batch], work: Path, store: Store) -> dict[str, Path]
         else pl.concat([moved.select("channel"), moved.select(channel="channel_new")])
     ).unique()
     stored = _StoredSightings(read, keys)
+    texts = of_texts.join(keys, on="identity", how="left")
     whole = stored() if migrating else stored(channel=remade["channel"])
-    messages, touched, run_texts, texts = _affected_messages(run, stored, remade, whole)
+    messages, touched, run_texts = _affected_messages(run, stored, remade, whole, texts)
 
     # Posts: the fields of those the run sighted or whose channel key changed.
     sighted_ids = pl.concat([run["post_id"], whole["post_id"]]).drop_nulls().unique()
-    of_posts = pl.concat([texts, stored(post_id=whole["post_id"].drop_nulls())]).unique(STORED_KEY)
+    of_posts = pl.concat([texts, stored(post_id=_other(whole["post_id"], run["post_id"]))]).unique(STORED_KEY)
     fields = post_fields(pl.concat([of_posts, run], how="diagonal_relaxed")).filter(
         pl.col("post_id").is_in(sighted_ids.implode())
     ).select(POST_FIELDS)
@@ -397,17 +399,17 @@ def _identity_index(store: Store):
     return True, identities, pairs, read_everything
 
 
-def _affected_messages(run: pl.DataFrame, stored: "_StoredSightings", remade: pl.DataFrame, whole: pl.DataFrame):
+def _affected_messages(run: pl.DataFrame, stored: "_StoredSightings", remade: pl.DataFrame, whole: pl.DataFrame,
+                       texts: pl.DataFrame):
     """The message rows the run's sightings change: those of `remade` channels (from
     `whole`, all their stored sightings); elsewhere the run's messages, the stored
-    messages with a text (version) the run sighted, and capture-only rows of the run's
-    texts, each from its every sighting: read by message, then by version. Returns them,
-    the (channel, message_id) and (channel, post_id) keys they replace, and the stored
-    sightings of the run's texts."""
+    messages with a text (version) the run sighted (`texts`: the stored sightings of
+    the run's texts), and capture-only rows of the run's texts, each from its every
+    sighting: read by message, then by version. Returns them and the (channel,
+    message_id) and (channel, post_id) keys they replace."""
     rest = run.filter(~pl.col("channel").is_in(remade["channel"].implode()))
     run_ids = rest.drop_nulls("message_id").select("channel", "message_id").unique()
     run_texts = rest.drop_nulls("post_id").select("channel", "post_id").unique()
-    texts = stored(post_id=run["post_id"].drop_nulls())
     # A stored message showing a text the run sighted may gain or lose a capture's sighting.
     sharing = texts.drop_nulls("message_id").join(run_texts, on=["channel", "post_id"], how="semi")
     touched = pl.concat([run_ids, sharing.select("channel", "message_id")]).unique()
@@ -416,21 +418,28 @@ def _affected_messages(run: pl.DataFrame, stored: "_StoredSightings", remade: pl
     )
     # Their versions' other sightings: captures that join them, and which messages share a text.
     versions = pl.concat([of_touched.select("channel", "post_id"), run_texts]).drop_nulls().unique()
-    of_versions = stored(post_id=versions["post_id"]).join(versions, on=["channel", "post_id"], how="semi")
+    of_versions = stored(post_id=_other(versions["post_id"], run["post_id"])).join(
+        versions, on=["channel", "post_id"], how="semi"
+    )
     near = pl.concat([whole, texts, of_touched, of_versions]).unique(STORED_KEY)
     messages = message_rows(pl.concat([near, run], how="diagonal_relaxed")).filter(
         pl.col("channel").is_in(remade["channel"].implode())
         | pl.struct("channel", "message_id").is_in(touched.to_struct().implode())
         | (pl.col("message_id").is_null() & pl.struct("channel", "post_id").is_in(run_texts.to_struct().implode()))
     )
-    return messages, touched, run_texts, texts
+    return messages, touched, run_texts
+
+
+def _other(post_ids: pl.Series, read: pl.Series) -> pl.Series:
+    """`post_ids` but those whose sightings were `read` already (a scan saved)."""
+    return post_ids.filter(~post_ids.is_in(read.drop_nulls().implode()))
 
 
 def _new_edits(messages: pl.DataFrame, store: Store) -> pl.DataFrame:
     """The edit relations of `messages` not stored yet."""
     edits = edit_pairs(messages).with_columns(kind=pl.lit("edit"), score=pl.lit(1.0))
     files = store.files("relations")
-    if not files:
+    if not files or edits.height == 0:
         return edits
     stored = pl.scan_parquet(files).filter(
         (pl.col("kind") == "edit") & pl.col("post_id").is_in(edits["post_id"].implode())

@@ -2,15 +2,17 @@
 own can change, commits only the rows they change, and the tables (and the identity
 index) come out as one run over everything makes them, however inputs are split."""
 import itertools
+import shutil
 
 import polars as pl
 import pytest
 
-from conftest import read_table, utc
+from conftest import read_table, tgcorpus, utc
 from flows import ingest as flow
 from schemas.tables import IDENTITY_INDEX, SHARED_INDEX
 from test_messages import CAPTURE, EARLY, EVERYTHING, LATE, PAGE, canonical, run, sightings
 from tasks.track_messages import channel_keys, identity_channels, identity_rows, own_messages, updated_identities
+from tgcorpus.store import Store
 from tgcorpus.synth import synthesize
 
 SPLITS = {
@@ -127,3 +129,19 @@ def test_a_run_reads_only_the_stored_sightings_it_can_change(prefect_api, genera
     untouched = messages_before.filter(~pl.col("post_id").is_in(new["post_id"].implode()))
     assert untouched.join(messages, on=untouched.columns, how="anti", nulls_equal=True).height == 0
     assert messages.height == messages_before.height + new["post_id"].n_unique() - repeated["post_id"].n_unique()
+
+
+def test_a_dataset_without_the_identity_index_gets_it_once(prefect_api, one_run, tmp_path, capfd):
+    out = tmp_path / "corpus"
+    run(out, EARLY, CAPTURE)
+    for name in (IDENTITY_INDEX, SHARED_INDEX):  # as the version before the index wrote it
+        shutil.rmtree(Store(out).current() / name)
+    stored = read_table(out, "occurrences").height
+    capfd.readouterr()
+    run(out, PAGE, LATE)
+    assert f"building the channel identity index of {stored} stored sightings (once)" in capfd.readouterr().err
+    for table in ("messages", "channels"):
+        assert canonical(out, table).equals(canonical(one_run, table)), table
+    for name in (IDENTITY_INDEX, SHARED_INDEX):
+        assert index(out, name).equals(index(one_run, name)), name
+    assert tgcorpus("validate", str(out)).returncode == 0
