@@ -145,3 +145,30 @@ def test_a_dataset_without_the_identity_index_gets_it_once(prefect_api, one_run,
     for name in (IDENTITY_INDEX, SHARED_INDEX):
         assert index(out, name).equals(index(one_run, name)), name
     assert tgcorpus("validate", str(out)).returncode == 0
+
+
+def test_validate_checks_the_identity_index(one_run, tmp_path):
+    out = tmp_path / "corpus"
+    shutil.copytree(Store(one_run).current(), out)
+    identities = read_table(out, IDENTITY_INDEX)
+    for old in (out / IDENTITY_INDEX).glob("*.parquet"):
+        old.unlink()
+    first_row = pl.int_range(pl.len()) == 0
+    identities.with_columns(channel=pl.when(first_row).then(pl.lit("nowhere")).otherwise("channel"),
+                            n_own=pl.when(first_row).then(-1).otherwise("n_own")).write_parquet(
+        out / IDENTITY_INDEX / "part.parquet")
+    check = tgcorpus("validate", str(out))
+    assert check.returncode == 1
+    assert f"{IDENTITY_INDEX}: 1 channel not in channels, e.g. nowhere" in check.stdout
+    assert f"table '{IDENTITY_INDEX}' failed validation:\n  column 'n_own'" in check.stdout
+
+
+def test_deleting_every_row_of_a_table_keeps_its_schema(tmp_path):
+    store = Store(tmp_path / "corpus")
+    store.check_writable()
+    rows = pl.DataFrame({"key": ["a", "b"], "value": [1, 2]})
+    store.commit({"t": rows}, "r1", rows_per_file=1)
+    store.commit({"t": rows.head(0)}, "r2", rows_per_file=1, deleted={"t": [(["key"], rows.select("key"))]})
+    assert read_table(store.out, "t").schema == rows.schema and read_table(store.out, "t").height == 0
+    store.commit({"t": rows.head(1)}, "r3", rows_per_file=1, deleted={"t": [(["key"], rows.head(1).select("key"))]})
+    assert read_table(store.out, "t").rows() == [("a", 1)]
