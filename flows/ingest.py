@@ -379,15 +379,16 @@ def _identity_index(store: Store):
     """(migrating, stored identities, stored pairs, reader of stored sightings). A
     dataset without the identity index, or without messages (an earlier version's), is
     read whole once to build the index; the run then makes every channel anew."""
-    if store.files(IDENTITY_INDEX) and store.files("messages"):
+    if all(store.files(table) for table in (IDENTITY_INDEX, SHARED_INDEX, "messages")):
         def read(**values: pl.Series) -> pl.DataFrame:
             return _read_occurrences(store, **values)
 
         return (False, store.scan(IDENTITY_INDEX, schema=dtypes(IDENTITY_INDEX)),
                 store.scan(SHARED_INDEX, schema=dtypes(SHARED_INDEX)), read)
     everything = _read_occurrences(store)
-    print(f"  building the channel identity index of {everything.height} stored sightings (once) ...",
-          file=sys.stderr, flush=True)
+    if everything.height:
+        print(f"  building the channel identity index of {everything.height} stored sightings (once) ...",
+              file=sys.stderr, flush=True)
     identities, pairs = identity_rows(everything)
     identities = identities.join(
         everything.group_by("identity").agg(channel=pl.col("stored_channel").min()), on="identity"
