@@ -357,8 +357,9 @@ def sightings(batches: list[Batch], work: Path, store: Store) -> dict[str, Path]
         "first_sightings": _stash(first.select("batch", "row"), work, "all", "first"),
         "new_post_fields": _stash(fields.join(first.select("post_id"), on="post_id", how="semi"), work, "all", "fields"),
         "changed_posts": _stash(_changed(fields, known), work, "all", "changed"),
-        "renamed": _stash(whole.filter(pl.col("channel") != pl.col("stored_channel"))
-                          .select("source_file", "source_sha256", "position", "channel"), work, "all", "renamed"),
+        # A row without identity (an earlier version's) keeps the key it counts as given.
+        "renamed": _stash(whole.filter((pl.col("channel") != pl.col("stored_channel")) | pl.col("no_identity"))
+                          .select(*STORED_KEY, "channel", "channel_given"), work, "all", "renamed"),
         "sighted": _stash(flags.drop_nulls("post_id").select("post_id"), work, "all", "sighted"),
         "messages": _stash(messages, work, "all", "messages"),
         "remade_channels": _stash(remade, work, "all", "remade"),
@@ -521,9 +522,10 @@ def _read_occurrences(store: Store, **values: pl.Series) -> pl.DataFrame:
         .select("source_sha256", "captured_at").unique("source_sha256").collect()
         if sources else pl.DataFrame(schema={"source_sha256": pl.Utf8, "captured_at": UTC})
     )
-    no_identity = pl.all_horizontal(pl.col(c).is_null() for c in IDENTITY)
     return stored.join(captured, on="source_sha256", how="left").with_columns(
-        channel_given=pl.when(no_identity).then(pl.col("channel")).otherwise(pl.col("channel_given")),
+        no_identity=pl.all_horizontal(pl.col(c).is_null() for c in IDENTITY)
+    ).with_columns(
+        channel_given=pl.when("no_identity").then(pl.col("channel")).otherwise(pl.col("channel_given")),
         stored_channel=pl.col("channel"),
     ).drop("channel").with_columns(identity_key())
 

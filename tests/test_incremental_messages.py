@@ -172,3 +172,30 @@ def test_deleting_every_row_of_a_table_keeps_its_schema(tmp_path):
     assert read_table(store.out, "t").schema == rows.schema and read_table(store.out, "t").height == 0
     store.commit({"t": rows.head(1)}, "r3", rows_per_file=1, deleted={"t": [(["key"], rows.head(1).select("key"))]})
     assert read_table(store.out, "t").rows() == [("a", 1)]
+
+
+def test_rows_of_an_earlier_version_keep_their_identity_when_renamed(prefect_api, tmp_path):
+    """Occurrences written before channels had identities count their stored key as
+    the name given; once renamed (a page shows the username of the capture's folder,
+    in another case) they keep that name, so later runs find them in the index."""
+    folder = tmp_path / "inbox" / "Embassy_Test"
+    folder.mkdir(parents=True)
+    capture = folder / CAPTURE.name
+    shutil.copy2(CAPTURE, capture)
+    one = tmp_path / "one"
+    run(one, capture, PAGE, LATE)
+    out = tmp_path / "corpus"
+    run(out, capture)
+    snapshot = Store(out).current()
+    for path in (snapshot / "occurrences").glob("*.parquet"):  # the earlier version's rows
+        old = pl.read_parquet(path).drop("channel_given", "channel_username", "channel_title", "channel_numeric_id")
+        path.unlink()
+        old.write_parquet(path)
+    for name in ("messages", "channels", IDENTITY_INDEX, SHARED_INDEX):
+        shutil.rmtree(snapshot / name)
+    run(out, PAGE)
+    run(out, LATE)
+    for table in ("messages", "channels"):
+        assert canonical(out, table).equals(canonical(one, table)), table
+    assert read_table(out, "messages")["channel"].unique().to_list() == ["embassy_test"]
+    assert tgcorpus("validate", str(out)).returncode == 0
