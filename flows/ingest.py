@@ -7,7 +7,8 @@ files, channel keys, duplicates, messages, channels, edits) → tag-language (pe
 
 Batches hold about `Config.batch_bytes` of input, so task runs grow with the input's
 size, not its number of files, and memory is bounded by a batch, except for the
-run-wide steps, which read only small columns (sightings: the run's and the dataset's),
+run-wide steps, which read only small columns (sightings: the run's, and the stored ones
+of the messages and texts it sighted; the channel identity index),
 the new posts' texts, the near-duplicate index's rows for their buckets, and the
 stored texts of candidate pairs (sketch, relate); boilerplate flags still count every
 stored post's lines (sketch), and translations read the stored posts the run sighted.
@@ -38,7 +39,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from schemas.tables import (
-    CHANNEL_LINE_INDEX, CHANNEL_TAIL_INDEX, INDEXES, LINE_CONTEXT_INDEX, NEAR_DUP_INDEX, dtypes, validate, validate_parts,
+    CHANNEL_LINE_INDEX, CHANNEL_TAIL_INDEX, IDENTITY_INDEX, LINE_CONTEXT_INDEX, NEAR_DUP_INDEX, RELATE_INDEXES,
+    SHARED_INDEX, dtypes, validate, validate_parts,
 )
 from tasks.batch_sources import batch_sources
 from tasks.collapse_copies import collapse_copies
@@ -58,8 +60,8 @@ from tasks.split_paragraphs import split_paragraphs
 from tasks.split_posts import reject_spans, split_posts
 from tasks.tag_language import LanguageTagger, tag_paragraphs, tag_posts
 from tasks.track_messages import (
-    IDENTITY, SIGHTING_COLUMNS, SIGHTING_ORDER, channel_keys, channel_rows, edit_pairs, message_rows, post_fields,
-    with_channel_keys,
+    IDENTITY, SIGHTING_COLUMNS, SIGHTING_ORDER, channel_rows, edit_pairs, identity_channels, identity_key,
+    identity_rows, message_rows, own_messages, post_fields, updated_identities,
 )
 from tgcorpus.config import Config
 from tgcorpus.failpoints import failpoint
@@ -290,9 +292,16 @@ def _rejected_messages(results: list[SourceResult]) -> pl.DataFrame:
 
 @task(name="sightings", cache_policy=NO_CACHE)
 def sightings(batches: list[Batch], work: Path, store: Store) -> dict[str, Path]:
-    """The run's sightings beside the dataset's, from small columns only (no text):
-    files repeating another file of the run, channel keys, duplicate flags, the fields of
-    new and changed posts, and the messages, channels and edits they make."""
+    """The run's sightings beside those stored ones they can change, from small columns
+    only (no text): files repeating another file of the run, channel keys, duplicate
+    flags, the fields of new and changed posts, and the messages, channels and edits
+    they make, with the keys of the stored rows those replace.
+
+    Stored sightings are read by filtered scans (`_read_occurrences`), never whole,
+    except where the run changes a stored identity's channel key (an identity joins two
+    channels): then those channels are made anew from all their sightings (rare). A
+    dataset without the identity index (or the messages table) is read whole once, to
+    build them."""
     results = [r for b in batches for r in b.results]
     _skip_repeated_content(results)
     ingested = [r for r in results if r.parsed]
@@ -305,32 +314,162 @@ def sightings(batches: list[Batch], work: Path, store: Store) -> dict[str, Path]
         _scan(batches, "occurrences").select("batch", "row", *SIGHTING_COLUMNS)
         .filter(pl.col("source_file").is_in([r.source.name for r in ingested])).collect()
         .join(captured, on="source_sha256", how="left", maintain_order="left")
+        .with_columns(identity_key())
     )
-    stored = _stored_sightings(store)
-    everything = pl.concat([stored, run], how="diagonal_relaxed")
-    everything = with_channel_keys(everything, channel_keys(everything))
-    run = everything.filter(pl.col("batch").is_not_null())
-    known = store.scan("posts", POST_FIELDS, schema=dtypes("posts"))
+    migrating, stored_ids, stored_pairs, read = _identity_index(store)
+    # The stored sightings of the run's texts: for channel keys, their own messages
+    # sharing an id and text with the run's update the identity index.
+    of_texts = read(post_id=run["post_id"])
+    run_own = own_messages(run)
+    stored_own = own_messages(of_texts).join(
+        run_own.select("message_id", "post_id"), on=["message_id", "post_id"], how="semi"
+    )
+    identities, pairs = updated_identities(stored_ids, stored_pairs, run, stored_own)
+    identities = identities.join(identity_channels(identities, pairs).select("identity", "channel"), on="identity")
+    keys = identities.select("identity", "channel")
+    run = run.join(keys, on="identity", how="left", maintain_order="left")
+    moved = stored_ids.join(keys, on="identity", suffix="_new").filter(pl.col("channel") != pl.col("channel_new"))
+    remade = (
+        pl.concat([stored_ids.select("channel"), keys.select("channel")]) if migrating
+        else pl.concat([moved.select("channel"), moved.select(channel="channel_new")])
+    ).unique()
+    stored = _StoredSightings(read, keys)
+    texts = of_texts.join(keys, on="identity", how="left")
+    whole = stored() if migrating else stored(channel=remade["channel"])
+    messages, touched, run_texts = _affected_messages(run, stored, remade, whole, texts)
+
+    # Posts: the fields of those the run sighted or whose channel key changed.
+    sighted_ids = pl.concat([run["post_id"], whole["post_id"]]).drop_nulls().unique()
+    of_posts = pl.concat([texts, stored(post_id=_other(whole["post_id"], run["post_id"]))]).unique(STORED_KEY)
+    fields = post_fields(pl.concat([of_posts, run], how="diagonal_relaxed")).filter(
+        pl.col("post_id").is_in(sighted_ids.implode())
+    ).select(POST_FIELDS)
+    known = _stored_posts(store, sighted_ids)
     flags = mark_duplicates(run.select("batch", "row", "post_id", *SIGHTING_ORDER, "channel"), known)
     first = flags.filter(~pl.col("is_duplicate") & pl.col("post_id").is_not_null())
-    fields = post_fields(everything).select(POST_FIELDS)
-    messages = message_rows(everything)
-    edits = edit_pairs(messages).with_columns(kind=pl.lit("edit"), score=pl.lit(1.0))
-    stored_relations = store.scan("relations", ["post_id", "other_post_id", "kind"])
-    if stored_relations is not None:
-        edits = edits.join(stored_relations, on=["post_id", "other_post_id", "kind"], how="anti")
-    renamed = everything.filter(pl.col("batch").is_null() & (pl.col("channel") != pl.col("stored_channel")))
+
+    # Channels and the index: the rows of every identity the run sighted or re-keyed.
+    changed_ids = identities if migrating else identities.join(
+        pl.concat([run.select("identity"), moved.select("identity")]).unique(), on="identity", how="semi"
+    )
+    channels = pl.concat([remade, changed_ids.select("channel")]).unique()
     return {
         "flags": _stash(flags.select("batch", "row", "is_duplicate", "channel"), work, "all", "flags"),
         "first_sightings": _stash(first.select("batch", "row"), work, "all", "first"),
         "new_post_fields": _stash(fields.join(first.select("post_id"), on="post_id", how="semi"), work, "all", "fields"),
         "changed_posts": _stash(_changed(fields, known), work, "all", "changed"),
-        "renamed": _stash(renamed.select("source_file", "source_sha256", "position", "channel"), work, "all", "renamed"),
+        # A row without identity (an earlier version's) keeps the key it counts as given.
+        "renamed": _stash(whole.filter((pl.col("channel") != pl.col("stored_channel")) | pl.col("no_identity"))
+                          .select(*STORED_KEY, "channel", "channel_given"), work, "all", "renamed"),
         "sighted": _stash(flags.drop_nulls("post_id").select("post_id"), work, "all", "sighted"),
         "messages": _stash(messages, work, "all", "messages"),
-        "channels": _stash(channel_rows(everything), work, "all", "channels"),
-        "edits": _stash(edits, work, "all", "edits"),
+        "remade_channels": _stash(remade, work, "all", "remade"),
+        "touched_messages": _stash(touched, work, "all", "touched"),
+        "touched_texts": _stash(run_texts.with_columns(message_id=pl.lit(None, pl.Int64)), work, "all", "texts"),
+        "channels": _stash(
+            channel_rows(identities.join(channels, on="channel", how="semi")), work, "all", "channels"
+        ),
+        "touched_channels": _stash(channels, work, "all", "touched_channels"),
+        "identities": _stash(changed_ids.select(list(dtypes(IDENTITY_INDEX))), work, "all", "identities"),
+        "pairs": _stash(pairs if migrating else pairs.join(stored_pairs, on=list(pairs.columns), how="anti"),
+                        work, "all", "pairs"),
+        "edits": _stash(_new_edits(messages, store), work, "all", "edits"),
     }
+
+
+def _identity_index(store: Store):
+    """(migrating, stored identities, stored pairs, reader of stored sightings). A
+    dataset without the identity index, or without messages (an earlier version's), is
+    read whole once to build the index; the run then makes every channel anew."""
+    if all(store.files(table) for table in (IDENTITY_INDEX, SHARED_INDEX, "messages")):
+        def read(**values: pl.Series) -> pl.DataFrame:
+            return _read_occurrences(store, **values)
+
+        return (False, store.scan(IDENTITY_INDEX, schema=dtypes(IDENTITY_INDEX)),
+                store.scan(SHARED_INDEX, schema=dtypes(SHARED_INDEX)), read)
+    everything = _read_occurrences(store)
+    if everything.height:
+        print(f"  building the channel identity index of {everything.height} stored sightings (once) ...",
+              file=sys.stderr, flush=True)
+    identities, pairs = identity_rows(everything)
+    identities = identities.join(
+        everything.group_by("identity").agg(channel=pl.col("stored_channel").min()), on="identity"
+    )
+
+    def read_everything(**values: pl.Series) -> pl.DataFrame:
+        return everything.filter(_having(values, channel="stored_channel"))
+
+    return True, identities, pairs, read_everything
+
+
+def _affected_messages(run: pl.DataFrame, stored: "_StoredSightings", remade: pl.DataFrame, whole: pl.DataFrame,
+                       texts: pl.DataFrame):
+    """The message rows the run's sightings change: those of `remade` channels (from
+    `whole`, all their stored sightings); elsewhere the run's messages, the stored
+    messages with a text (version) the run sighted (`texts`: the stored sightings of
+    the run's texts), and capture-only rows of the run's texts, each from its every
+    sighting: read by message, then by version. Returns them and the (channel,
+    message_id) and (channel, post_id) keys they replace."""
+    rest = run.filter(~pl.col("channel").is_in(remade["channel"].implode()))
+    run_ids = rest.drop_nulls("message_id").select("channel", "message_id").unique()
+    run_texts = rest.drop_nulls("post_id").select("channel", "post_id").unique()
+    # A stored message showing a text the run sighted may gain or lose a capture's sighting.
+    sharing = texts.drop_nulls("message_id").join(run_texts, on=["channel", "post_id"], how="semi")
+    touched = pl.concat([run_ids, sharing.select("channel", "message_id")]).unique()
+    of_touched = stored(channel=touched["channel"], message_id=touched["message_id"]).join(
+        touched, on=["channel", "message_id"], how="semi"
+    )
+    # Their versions' other sightings: captures that join them, and which messages share a text.
+    versions = pl.concat([of_touched.select("channel", "post_id"), run_texts]).drop_nulls().unique()
+    of_versions = stored(post_id=_other(versions["post_id"], run["post_id"])).join(
+        versions, on=["channel", "post_id"], how="semi"
+    )
+    near = pl.concat([whole, texts, of_touched, of_versions]).unique(STORED_KEY)
+    messages = message_rows(pl.concat([near, run], how="diagonal_relaxed")).filter(
+        pl.col("channel").is_in(remade["channel"].implode())
+        | pl.struct("channel", "message_id").is_in(touched.to_struct().implode())
+        | (pl.col("message_id").is_null() & pl.struct("channel", "post_id").is_in(run_texts.to_struct().implode()))
+    )
+    return messages, touched, run_texts
+
+
+def _other(post_ids: pl.Series, read: pl.Series) -> pl.Series:
+    """`post_ids` but those whose sightings were `read` already (a scan saved)."""
+    return post_ids.filter(~post_ids.is_in(read.drop_nulls().implode()))
+
+
+def _new_edits(messages: pl.DataFrame, store: Store) -> pl.DataFrame:
+    """The edit relations of `messages` not stored yet."""
+    edits = edit_pairs(messages).with_columns(kind=pl.lit("edit"), score=pl.lit(1.0))
+    files = store.files("relations")
+    if not files or edits.height == 0:
+        return edits
+    stored = pl.scan_parquet(files).filter(
+        (pl.col("kind") == "edit") & pl.col("post_id").is_in(edits["post_id"].implode())
+    ).select("post_id", "other_post_id", "kind").collect()
+    return edits.join(stored, on=["post_id", "other_post_id", "kind"], how="anti")
+
+
+# A stored occurrence: its source and place there.
+STORED_KEY = ["source_file", "source_sha256", "position"]
+
+
+class _StoredSightings:
+    """Stored sightings having given values (see `_read_occurrences`), keyed by the
+    run's channel keys."""
+
+    def __init__(self, read, keys: pl.DataFrame):
+        self.read, self.keys = read, keys
+
+    def __call__(self, **values: pl.Series) -> pl.DataFrame:
+        return self.read(**values).join(self.keys, on="identity", how="left")
+
+
+def _having(values: dict[str, pl.Series], **renamed: str) -> pl.Expr:
+    """Rows whose every column named in `values` holds one of its values."""
+    return pl.all_horizontal(pl.lit(True), *[
+        pl.col(renamed.get(column, column)).is_in(series.unique().implode()) for column, series in values.items()
+    ])
 
 
 # The fields a post takes from all of its sightings (tasks/track_messages.post_fields).
@@ -362,26 +501,43 @@ def _skip_repeated_content(results: list[SourceResult]) -> None:
             first[result.sha256] = result.source.name
 
 
-def _stored_sightings(store: Store) -> pl.DataFrame:
-    """The dataset's sightings with their sources' capture times and stored channel
-    keys (rows written before channels had identities count their key as given)."""
+def _read_occurrences(store: Store, **values: pl.Series) -> pl.DataFrame:
+    """The stored sightings whose every column named in `values` (stored columns:
+    `channel` is the stored key) holds one of its values, or all without `values`; with
+    their sources' capture times, identity and stored channel key (rows written before
+    channels had identities count their key as given). The scan decodes the other
+    columns of matching rows only."""
     columns = [*SIGHTING_COLUMNS, "channel"]
     types = dtypes("occurrences")
-    stored = store.scan("occurrences", columns, schema=types)
-    if stored is None:
-        return pl.DataFrame(schema={**{c: types[c] for c in columns if c != "channel"},
-                                    "stored_channel": pl.Utf8, "captured_at": UTC})
+    files = store.files("occurrences")
+    if not files or any(series.drop_nulls().len() == 0 for series in values.values()):
+        stored = pl.DataFrame(schema={c: types[c] for c in columns})
+    else:
+        stored = (pl.scan_parquet(files, schema=types, missing_columns="insert").filter(_having(values))
+                  .select(columns).collect())
     # The file that was ingested, not a skipped copy of it (a copy's time is its own).
-    captured = store.scan("sources", ["source_sha256", "captured_at", "status"], schema=dtypes("sources")).filter(
-        pl.col("status") == "ok"
-    ).drop("status")
-    no_identity = pl.all_horizontal(pl.col(c).is_null() for c in IDENTITY)
-    return stored.join(
-        captured.drop_nulls("source_sha256").unique("source_sha256"), on="source_sha256", how="left"
+    sources = store.files("sources")
+    captured = (
+        pl.scan_parquet(sources, schema=dtypes("sources"), missing_columns="insert")
+        .filter((pl.col("status") == "ok") & pl.col("source_sha256").is_in(stored["source_sha256"].unique().implode()))
+        .select("source_sha256", "captured_at").unique("source_sha256").collect()
+        if sources else pl.DataFrame(schema={"source_sha256": pl.Utf8, "captured_at": UTC})
+    )
+    return stored.join(captured, on="source_sha256", how="left").with_columns(
+        no_identity=pl.all_horizontal(pl.col(c).is_null() for c in IDENTITY)
     ).with_columns(
-        channel_given=pl.when(no_identity).then(pl.col("channel")).otherwise(pl.col("channel_given")),
+        channel_given=pl.when("no_identity").then(pl.col("channel")).otherwise(pl.col("channel_given")),
         stored_channel=pl.col("channel"),
-    ).drop("channel")
+    ).drop("channel").with_columns(identity_key())
+
+
+def _stored_posts(store: Store, post_ids: pl.Series) -> pl.DataFrame | None:
+    """The stored posts' POST_FIELDS of `post_ids`."""
+    files = store.files("posts")
+    if not files:
+        return None
+    return (pl.scan_parquet(files, schema=dtypes("posts"), missing_columns="insert")
+            .filter(pl.col("post_id").is_in(post_ids.implode())).select(POST_FIELDS).collect())
 
 
 def _changed(fields: pl.DataFrame, known: pl.DataFrame | None) -> pl.DataFrame:
@@ -482,8 +638,8 @@ def stored_archive(store: Store, params: RelateParams) -> tuple[Archive, Indexes
     # prefiltered: a lookup by post_id decodes the other columns of matching rows only
     stored_posts = pl.scan_parquet(posts, parallel="prefiltered")
     relations = pl.scan_parquet(store.files("relations"), parallel="prefiltered")
-    if all(store.files(table) for table in INDEXES):
-        scans = {table: pl.scan_parquet(store.files(table)) for table in INDEXES}
+    if all(store.files(table) for table in RELATE_INDEXES):
+        scans = {table: pl.scan_parquet(store.files(table)) for table in RELATE_INDEXES}
         return Archive(stored_posts, scans[NEAR_DUP_INDEX], scans[LINE_CONTEXT_INDEX], scans[CHANNEL_LINE_INDEX],
                        scans[CHANNEL_TAIL_INDEX], relations), None
     known = stored_posts.select(*RELATED_COLUMNS).collect()
@@ -503,6 +659,10 @@ OCCURRENCES_COLUMNS = [
     "forwarded_from", "reactions", "views", "truncated", "run_id", "message_id", "date", "edited_at",
     *IDENTITY, "forwarded_from_id", "reply_to_message_id", "author", "media_type", "media",
 ]
+
+
+# The work file (a key of the stage's index) of each table the sightings stage makes rows of.
+TABLE_ROWS = {"messages": "messages", "channels": "channels", IDENTITY_INDEX: "identities", SHARED_INDEX: "pairs"}
 
 
 def _with_merged_clusters(changed: pl.DataFrame, merged: pl.DataFrame, store: Store) -> pl.DataFrame:
@@ -564,14 +724,24 @@ def export(batches: list[Batch], index: dict[str, Path], related: RelatedFiles, 
                                                     pl.read_parquet(related.merged), store)),
         "occurrences": (["source_file", "source_sha256", "position"], pl.read_parquet(index["renamed"])),
     }
-    # Messages and channels are made anew from every sighting: a later export changes them.
-    replaced = {"messages": pl.read_parquet(index["messages"]), "channels": pl.read_parquet(index["channels"])}
-    # The channel tails are replaced at each run; rebuilt indexes replace the stored ones.
-    index_replaced = indexes if related.rebuilt else {t: f for t, f in indexes.items() if t == CHANNEL_TAIL_INDEX}
+    # The messages, channels and identities the run's sightings change replace their
+    # stored rows (a capture-only message that got its id is removed); the rest stay.
+    for table in ("messages", "channels", IDENTITY_INDEX, SHARED_INDEX):
+        new_rows[table] = pl.read_parquet(index[TABLE_ROWS[table]])
+    deleted = {
+        "messages": [(["channel"], pl.read_parquet(index["remade_channels"])),
+                     (["channel", "message_id"], pl.read_parquet(index["touched_messages"])),
+                     (["channel", "message_id", "post_id"], pl.read_parquet(index["touched_texts"]))],
+        "channels": [(["channel"], pl.read_parquet(index["touched_channels"]))],
+        IDENTITY_INDEX: [(["identity"], new_rows[IDENTITY_INDEX].select("identity"))],
+        SHARED_INDEX: [(["identity", "identity_b"], new_rows[SHARED_INDEX].select("identity", "identity_b"))],
+    }
     counted = {table: pl.scan_parquet(parts[table]).select(column).collect()
                for table, column in (("occurrences", "is_duplicate"), ("posts", "lang"))}
-    publish_tables(new_rows, store, run_id, config.batch_rows, updates, parts, replaced | index_replaced)
-    summary = _summary(results, new_rows | counted | replaced, store)
+    # The channel tails are replaced at each run; rebuilt indexes replace the stored ones.
+    replaced = indexes if related.rebuilt else {t: f for t, f in indexes.items() if t == CHANNEL_TAIL_INDEX}
+    publish_tables(new_rows, store, run_id, config.batch_rows, updates, parts, deleted, replaced)
+    summary = _summary(results, new_rows | counted, store)
     _publish_artifacts(results, summary)
     return summary
 
@@ -761,14 +931,19 @@ def _summary(results: list[SourceResult], new_rows: dict[str, pl.DataFrame], sto
         "duplicates": int(occurrences["is_duplicate"].sum()),
         "rejected_lines": int((rejects["line_end"] - rejects["line_start"] + 1).sum()),
         "rejected_messages": int(rejects["position"].is_not_null().sum()),
-        "messages": new_rows["messages"].height,
-        "channels": new_rows["channels"].height,
+        "messages": _count_rows(store, "messages"),
+        "channels": _count_rows(store, "channels"),
         "edits": new_rows["relations"].filter(pl.col("kind") == "edit").height,
         "near_duplicates": new_rows["relations"].filter(pl.col("kind") == "near_duplicate").height,
         "translations": new_rows["relations"].filter(pl.col("kind") == "translation").height,
         "languages": dict(posts.group_by("lang").len().sort("len", "lang", descending=[True, False]).iter_rows()),
         "total_posts": store.scan("posts", ["post_id"]).height,
     }
+
+
+def _count_rows(store: Store, table: str) -> int:
+    """The rows of a table in the dataset (from the files' metadata)."""
+    return pl.scan_parquet(store.files(table)).select(pl.len()).collect().item()
 
 
 def _publish_artifacts(results: list[SourceResult], summary: dict) -> None:

@@ -48,9 +48,11 @@ NEAR_DUP_INDEX = "_index_near_dup"
 LINE_CONTEXT_INDEX = "_index_line_contexts"
 CHANNEL_LINE_INDEX = "_index_channel_lines"
 CHANNEL_TAIL_INDEX = "_index_channel_tails"
-# Tables the pipeline reads to work incrementally (tasks/relate_posts.py); not part of
-# the published dataset.
-INDEXES = (NEAR_DUP_INDEX, LINE_CONTEXT_INDEX, CHANNEL_LINE_INDEX, CHANNEL_TAIL_INDEX)
+IDENTITY_INDEX, SHARED_INDEX = "_index_identities", "_index_shared_messages"
+# Tables the pipeline reads to work incrementally; not part of the published dataset.
+# Relating posts reads the first four (tasks/relate_posts.py), sightings the last two.
+RELATE_INDEXES = (NEAR_DUP_INDEX, LINE_CONTEXT_INDEX, CHANNEL_LINE_INDEX, CHANNEL_TAIL_INDEX)
+INDEXES = (*RELATE_INDEXES, IDENTITY_INDEX, SHARED_INDEX)
 
 SCHEMAS: dict[str, pa.DataFrameSchema] = {
     "lines": pa.DataFrameSchema(
@@ -292,6 +294,44 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
          "lang": text(nullable=True)},
         unique=["post_id"],
         name=CHANNEL_TAIL_INDEX,
+        strict=True,
+    ),
+    # The channel identities (tasks/track_messages.identity_rows): each distinct
+    # identity a sighting names, its channel key and what its sightings add up to, so
+    # that a run keys channels and makes their rows without reading every sighting.
+    IDENTITY_INDEX: pa.DataFrameSchema(
+        {
+            "identity": text(unique=True),  # the IDENTITY columns as JSON
+            "channel_given": text(nullable=True),
+            "channel_username": text(nullable=True),
+            "channel_title": text(nullable=True),
+            "channel_numeric_id": pa.Column(pl.Int64, nullable=True),
+            "channel": text(),
+            "n_own": count(0),
+            "first_seen_at": pa.Column(UTC, nullable=True),
+            "last_seen_at": pa.Column(UTC, nullable=True),
+            "first_message_date": pa.Column(UTC, nullable=True),
+            "last_message_date": pa.Column(UTC, nullable=True),
+            # its latest sighting: capture time, source and place (SIGHTING_ORDER)
+            "last_captured_at": pa.Column(UTC, nullable=True),
+            "last_source_file": text(),
+            "last_source_sha256": text(checks=pa.Check.str_matches(SHA256)),
+            "last_position": count(0),
+        },
+        name=IDENTITY_INDEX,
+        strict=True,
+    ),
+    # Pairs of identities (identity < identity_b) sharing own messages, and how many.
+    SHARED_INDEX: pa.DataFrameSchema(
+        {
+            "identity": text(),
+            "identity_b": text(),
+            "shared": count(1),
+        },
+        checks=pa.Check(lambda data: data.lazyframe.select(pl.col("identity") < pl.col("identity_b")),
+                        name="identity < identity_b"),
+        unique=["identity", "identity_b"],
+        name=SHARED_INDEX,
         strict=True,
     ),
 }

@@ -20,12 +20,14 @@ def publish_tables(
     rows_per_file: int,
     updates: dict[str, tuple[list[str], pl.DataFrame]] | None = None,
     parts: dict[str, list[Path]] | None = None,
+    deleted: dict[str, list[tuple[list[str], pl.DataFrame]]] | None = None,
     replaced: dict[str, pl.DataFrame] | None = None,
 ) -> Path:
     """`parts`: Parquet files already validated, table by table, that become the run's
-    files of that table as they are; `replaced`: tables written anew, whole."""
+    files of that table as they are; `deleted`: keys of stored rows the run replaces or
+    removes; `replaced`: tables written anew, whole (see Store.commit)."""
     columns = {name: dtypes(name) for name in (*PUBLISHED, *INDEXES)}
     # Every file of a table in the schema's column order: readers' globs need one schema.
     valid = {name: validate(name, frame).select(list(columns[name])) for name, frame in new_rows.items()}
     whole = {name: validate(name, frame).select(list(columns[name])) for name, frame in (replaced or {}).items()}
-    return store.commit(valid, run_id, rows_per_file, updates, parts, whole, columns)
+    return store.commit(valid, run_id, rows_per_file, updates, parts, whole, columns, deleted)

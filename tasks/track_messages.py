@@ -4,11 +4,17 @@ A sighting is one occurrence row without its text: a message (or a capture's pos
 one source showed it. Everything here is a pure function of the set of sightings, so
 the tables do not depend on how files were split into runs:
 
-- `channel_keys`: one key per channel, whatever the format called it;
+- `channel_keys`: one key per channel, whatever the format called it; made from each
+  distinct identity's summary (`identity_rows`), which a run updates with its own
+  sightings alone (`updated_identities`);
 - `message_rows`: one row per message; a text capture's sighting joins the message of
   its channel whose text it shows, else it is a capture-only row (no message_id);
 - `edit_pairs`: a message seen with several texts, earlier text → later text;
-- `post_fields`: the fields a post takes from its sightings.
+- `post_fields`: the fields a post takes from its sightings;
+- `channel_rows`: one row per channel, from its identities' summaries.
+
+A message's row, a post's fields and a channel's row each depend on their own
+sightings only, so a run remakes just those its sightings touch (flows/ingest.py).
 
 Sightings are ordered by when their source was captured (`captured_at`), then (for
 files captured at the same time) by name, content hash and position; never by run.
@@ -35,8 +41,100 @@ SHARED_MESSAGES = 2
 KEY_RANKS = (("channel_username", 0), ("channel_given", 1), ("channel_title", 2), ("channel_numeric_id", 3))
 
 
+def identity_key() -> pl.Expr:
+    """One string per identity (its IDENTITY values as JSON): a stable join key."""
+    return pl.struct(IDENTITY).struct.json_encode().alias("identity")
+
+
+def own_messages(sightings: pl.DataFrame) -> pl.DataFrame:
+    """(identity, message_id, post_id) of each identity's own messages (not forwards), once."""
+    return sightings.filter(
+        pl.col("message_id").is_not_null() & pl.col("post_id").is_not_null() & pl.col("forwarded_from").is_null()
+    ).select(identity_key(), "message_id", "post_id").unique()
+
+
+def shared_counts(own: pl.DataFrame) -> pl.DataFrame:
+    """Pairs of identities (identity < identity_b) → how many own messages they share."""
+    return (
+        own.join(own, on=["message_id", "post_id"], suffix="_b")
+        .filter(pl.col("identity") < pl.col("identity_b"))
+        .group_by("identity", "identity_b").agg(shared=pl.len().cast(pl.Int64))
+    )
+
+
+# An identity's latest sighting, by SIGHTING_ORDER: the channel's title is that of the
+# identity seen last among those with a title.
+LAST_SEEN = [f"last_{column}" for column in SIGHTING_ORDER]
+
+
+def identity_stats(rows: pl.DataFrame) -> pl.DataFrame:
+    """Per identity, from rows of `sighting_stats` (of sightings or of identities):
+    first and last capture time, first and last message date, its latest sighting."""
+    return rows.group_by("identity", *IDENTITY).agg(
+        first_seen_at=pl.col("first_seen_at").min(),
+        last_seen_at=pl.col("last_seen_at").max(),
+        first_message_date=pl.col("first_message_date").min(),
+        last_message_date=pl.col("last_message_date").max(),
+        *[pl.col(c).sort_by(LAST_SEEN).last() for c in LAST_SEEN],
+    )
+
+
+def sighting_stats(sightings: pl.DataFrame) -> pl.DataFrame:
+    """Each sighting as a row `identity_stats` merges."""
+    return sightings.select(
+        identity_key(), *IDENTITY,
+        first_seen_at="captured_at", last_seen_at="captured_at", first_message_date="date", last_message_date="date",
+        **{last: column for last, column in zip(LAST_SEEN, SIGHTING_ORDER)},
+    )
+
+
+def identity_rows(sightings: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The identities of `sightings` with their stats and number of own messages
+    (`n_own`), and the own messages each pair of them shares."""
+    own = own_messages(sightings)
+    counted = own.group_by("identity").agg(n_own=pl.len().cast(pl.Int64))
+    identities = identity_stats(sighting_stats(sightings)).join(counted, on="identity", how="left").with_columns(
+        pl.col("n_own").fill_null(0)
+    )
+    return identities, shared_counts(own)
+
+
+def updated_identities(stored: pl.DataFrame, pairs: pl.DataFrame, run: pl.DataFrame,
+                       stored_own: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """`identity_rows` of stored and run sightings together, from the stored identities
+    and pairs and only those stored own messages that the run's own messages name
+    (`stored_own`: identity, message_id, post_id): exactly what `identity_rows` of every
+    sighting gives."""
+    run_identities, _ = identity_rows(run)
+    new_own = own_messages(run).join(stored_own, on=["identity", "message_id", "post_id"], how="anti")
+    added = new_own.group_by("identity").agg(n_added=pl.len().cast(pl.Int64))
+    both = pl.concat([stored.drop("n_own", "channel", strict=False), run_identities.drop("n_own")],
+                     how="diagonal_relaxed")
+    identities = (
+        identity_stats(both)
+        .join(stored.select("identity", "n_own"), on="identity", how="left")
+        .join(added, on="identity", how="left")
+        .select(pl.exclude("n_own", "n_added"), n_own=pl.col("n_own").fill_null(0) + pl.col("n_added").fill_null(0))
+    )
+    # A pair shares one more message for each message the run adds to either of them.
+    seen = pl.concat([stored_own.with_columns(new=pl.lit(False)), new_own.with_columns(new=pl.lit(True))])
+    more = (
+        seen.join(seen, on=["message_id", "post_id"], suffix="_b")
+        .filter((pl.col("identity") < pl.col("identity_b")) & (pl.col("new") | pl.col("new_b")))
+        .group_by("identity", "identity_b").agg(shared=pl.len().cast(pl.Int64))
+    )
+    pairs = pl.concat([pairs, more]).group_by("identity", "identity_b").agg(pl.col("shared").sum())
+    return identities, pairs
+
+
 def channel_keys(sightings: pl.DataFrame) -> pl.DataFrame:
-    """Each distinct identity (IDENTITY columns) → `channel`, its channel's key.
+    """Each distinct identity (IDENTITY columns) → `channel`, its channel's key (see
+    `identity_channels`)."""
+    return identity_channels(*identity_rows(sightings)).select(*IDENTITY, "channel")
+
+
+def identity_channels(identities: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
+    """Each identity (`identity_rows`) → `channel`, its channel's key.
 
     Identities are one channel when they share a handle (a username or a given name:
     `--channel`, a capture's folder; case-insensitive), a numeric id, or their own
@@ -46,7 +144,7 @@ def channel_keys(sightings: pl.DataFrame) -> pl.DataFrame:
     different numeric ids: then each key gets its id (`Title #123`).
     """
     nodes = (
-        sightings.select(IDENTITY).unique()
+        identities.select("identity", *IDENTITY, "n_own")
         .sort(IDENTITY, nulls_last=True)
         .with_columns(node=pl.int_range(pl.len(), dtype=pl.Int64), username=pl.col("channel_username").str.to_lowercase())
     )
@@ -54,9 +152,9 @@ def channel_keys(sightings: pl.DataFrame) -> pl.DataFrame:
         nodes.select("node", handle="username"), nodes.select("node", handle=pl.col("channel_given").str.to_lowercase())
     ])
     if nodes.height == 0:
-        return nodes.drop("node", "username").with_columns(channel=pl.lit(None, pl.Utf8))
+        return nodes.select("identity", *IDENTITY).with_columns(channel=pl.lit(None, pl.Utf8))
     edges = [_same_value_edges(handles, "handle"), _same_value_edges(nodes, "channel_numeric_id")]
-    edges.append(_shared_message_edges(sightings, nodes))
+    edges.append(_shared_message_edges(pairs, nodes))
     nodes = nodes.with_columns(group=pl.Series(_components(nodes.height, pl.concat(edges)), dtype=pl.Int64))
     candidates = pl.concat([
         nodes.select("group", rank=pl.lit(rank), name=pl.col(column).cast(pl.Utf8) if column != "channel_username"
@@ -75,7 +173,7 @@ def channel_keys(sightings: pl.DataFrame) -> pl.DataFrame:
     )
     return (
         nodes.join(keys, on="group", how="left")
-        .select(*IDENTITY, pl.col("channel").fill_null("unknown"))
+        .select("identity", *IDENTITY, pl.col("channel").fill_null("unknown"))
     )
 
 
@@ -86,22 +184,11 @@ def _same_value_edges(nodes: pl.DataFrame, column: str) -> pl.DataFrame:
     )
 
 
-def _shared_message_edges(sightings: pl.DataFrame, nodes: pl.DataFrame) -> pl.DataFrame:
-    own = (
-        sightings.filter(pl.col("message_id").is_not_null() & pl.col("post_id").is_not_null()
-                         & pl.col("forwarded_from").is_null())
-        .join(nodes.select(*IDENTITY, "node"), on=IDENTITY, nulls_equal=True)
-        .select("node", "message_id", "post_id").unique()
-    )
-    sizes = own.group_by("node").agg(n=pl.len())
-    pairs = (
-        own.join(own, on=["message_id", "post_id"], suffix="_b")
-        .filter(pl.col("node") < pl.col("node_b"))
-        .group_by("node", "node_b").agg(shared=pl.len())
-        .join(sizes, on="node").join(sizes, left_on="node_b", right_on="node", suffix="_b")
-    )
-    needed = pl.min_horizontal(pl.lit(SHARED_MESSAGES, pl.UInt32), "n", "n_b")
-    return pairs.filter(pl.col("shared") >= needed).select(a="node", b="node_b")
+def _shared_message_edges(pairs: pl.DataFrame, nodes: pl.DataFrame) -> pl.DataFrame:
+    sizes = nodes.select("identity", "node", "n_own")
+    linked = pairs.join(sizes, on="identity").join(sizes, left_on="identity_b", right_on="identity", suffix="_b")
+    needed = pl.min_horizontal(pl.lit(SHARED_MESSAGES, pl.Int64), "n_own", "n_own_b")
+    return linked.filter(pl.col("shared") >= needed).select(a="node", b="node_b")
 
 
 def _components(n: int, edges: pl.DataFrame) -> list[int]:
@@ -203,18 +290,18 @@ def post_fields(sightings: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def channel_rows(sightings: pl.DataFrame) -> pl.DataFrame:
-    """One row per channel key (sightings keyed by `with_channel_keys`): its username,
+def channel_rows(identities: pl.DataFrame) -> pl.DataFrame:
+    """One row per channel key (`identity_rows` with their `channel`): its username,
     latest title, numeric id, the names it was given, when it was first and last
     captured, and its messages' date range."""
-    return sightings.group_by("channel").agg(
+    return identities.group_by("channel").agg(
         username=pl.col("channel_username").str.to_lowercase().drop_nulls().min(),
-        title=_last("channel_title", SIGHTING_ORDER),
+        title=pl.col("channel_title").sort_by(LAST_SEEN).drop_nulls().last(),
         numeric_id=pl.col("channel_numeric_id").drop_nulls().min(),
         names=pl.concat_list(pl.col("channel_given"), pl.col("channel_title"), pl.col("channel_username"))
         .explode().drop_nulls().unique().sort(),
-        first_seen_at=pl.col("captured_at").min(),
-        last_seen_at=pl.col("captured_at").max(),
-        first_message_date=pl.col("date").min(),
-        last_message_date=pl.col("date").max(),
+        first_seen_at=pl.col("first_seen_at").min(),
+        last_seen_at=pl.col("last_seen_at").max(),
+        first_message_date=pl.col("first_message_date").min(),
+        last_message_date=pl.col("last_message_date").max(),
     ).sort("channel")

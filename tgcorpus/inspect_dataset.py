@@ -5,7 +5,7 @@ from pathlib import Path
 
 import polars as pl
 
-from schemas.tables import INDEXES, PUBLISHED, TableInvalid, validate
+from schemas.tables import CHANNEL_LINE_INDEX, INDEXES, PUBLISHED, TableInvalid, validate
 
 
 # Tables a dataset written by an earlier version lacks until its next run.
@@ -41,10 +41,13 @@ def dataset_problems(out: Path) -> list[str]:
             validate(name, index)
         except TableInvalid as err:
             problems.append(str(err))
-        unknown = (index.join(posts, on="post_id", how="anti")["post_id"].unique() if "post_id" in index.columns
-                   else pl.Series([], dtype=pl.Utf8))
+        keyed, known = ("post_id", posts) if "post_id" in index.columns else ("channel", tables["channels"])
+        if keyed not in index.columns or name == CHANNEL_LINE_INDEX:  # its channels may have been renamed since
+            continue
+        unknown = index.join(known, on=keyed, how="anti")[keyed].unique()
         if unknown.len():
-            problems.append(f"{name}: {unknown.len()} post_id not in posts, e.g. {unknown[0]}")
+            problems.append(f"{name}: {unknown.len()} {keyed} not in {'posts' if keyed == 'post_id' else 'channels'}, "
+                            f"e.g. {unknown[0]}")
     if posts["post_id"].is_duplicated().any():
         problems.append(f"posts: {posts['post_id'].is_duplicated().sum()} rows share a post_id")
     for child in ("occurrences", "paragraphs"):

@@ -117,22 +117,28 @@ class Store:
         parts: dict[str, list[Path]] | None = None,
         replaced: dict[str, pl.DataFrame] | None = None,
         columns: dict[str, dict[str, pl.DataType]] | None = None,
+        deleted: dict[str, list[tuple[list[str], pl.DataFrame]]] | None = None,
     ) -> Path:
         """A new snapshot: the current files plus `new_rows` and `parts` (Parquet files,
         moved in as they are, empty ones left out) as this run's files.
 
         `updates` maps a table to (key columns, rows): the files holding those keys are
         rewritten with the rows' values (copy on write; other files are shared with the
-        previous snapshot). `replaced` tables are written anew, whole. A run that changes
-        nothing keeps the snapshot. `columns`: each table's columns; a file written before
-        a column was added is rewritten once with it (empty), so that every file of a
-        table has one schema and readers' globs read them as one."""
+        previous snapshot). `replaced` tables are written anew, whole. `deleted` maps a
+        table to (key columns, keys) pairs: its rows with any of those keys (nulls equal)
+        are left out, again rewriting only the files that hold them, before the table's
+        `new_rows` are added. A run that changes nothing keeps the snapshot. `columns`:
+        each table's columns; a file written before a column was added is rewritten once
+        with it (empty), so that every file of a table has one schema and readers' globs
+        read them as one."""
         columns = columns or {}
         updates = {t: u for t, u in (updates or {}).items() if u[1].height}
         parts = parts or {}
         replaced = {t: frame for t, frame in (replaced or {}).items() if not self._holds(t, frame)}
+        deleted = {t: keyed for t, keyed in (deleted or {}).items() if any(keys.height for _, keys in keyed)}
         previous = self.current()
-        if previous and not updates and not replaced and not any(frame.height for frame in new_rows.values()) \
+        if previous and not updates and not replaced and not deleted \
+                and not any(frame.height for frame in new_rows.values()) \
                 and not any(_rows(p) for paths in parts.values() for p in paths):
             return previous
         staging = self.home / f"staging-{run_id}"
@@ -149,6 +155,8 @@ class Store:
                 continue
             rewritten = (self._rewrite(table, *updates[table], folder, run_id, columns.get(table))
                          if table in updates else set())
+            if table in deleted:
+                rewritten |= self._delete(table, deleted[table], folder, run_id, columns.get(table))
             for old in self.files(table):
                 if old in rewritten:
                     continue
@@ -157,7 +165,9 @@ class Store:
                 else:
                     os.link(old, folder / old.name)
             if table in new_rows:
-                self._write(new_rows[table], folder, f"{run_id}-", rows_per_file, first=not self.files(table))
+                # A table whose every row was deleted keeps a file for its schema.
+                first = not any(folder.glob("*.parquet"))
+                self._write(new_rows[table], folder, f"{run_id}-", rows_per_file, first=first)
             if table in parts:
                 self._move_in(parts[table], folder, run_id, first=not self.files(table))
             fsync_path(folder)
@@ -174,6 +184,30 @@ class Store:
         """Whether the current snapshot's `table` has exactly these rows already."""
         files = self.files(table)
         return bool(files) and pl.read_parquet(files).equals(frame)
+
+    def _delete(self, table: str, keyed: list[tuple[list[str], pl.DataFrame]], folder: Path, run_id: str,
+                columns: dict[str, pl.DataType] | None) -> set[Path]:
+        """Write copies without the rows that have `keyed`'s keys of the files that hold
+        any (a file left with no row is left out); returns the originals."""
+        files = self.files(table)
+        if not files:
+            return set()
+
+        def matching(frame: pl.LazyFrame) -> pl.LazyFrame:
+            return pl.concat([frame.join(keys.lazy().select(on), on=on, how="semi", nulls_equal=True)
+                              for on, keys in keyed if keys.height])
+
+        holding = (
+            matching(pl.scan_parquet(files, include_file_paths="file")).select("file").unique().collect()["file"]
+            .sort().to_list()
+        )
+        for number, name in enumerate(holding):
+            stored = _with_columns(Path(name), columns) if columns else pl.read_parquet(name)
+            kept = stored.with_row_index("_row").join(
+                matching(stored.lazy().with_row_index("_row")).select("_row").collect(), on="_row", how="anti"
+            ).drop("_row")
+            self._write(kept, folder, f"{run_id}-d{number:05d}-", 1 << 62, first=False)
+        return {Path(name) for name in holding}
 
     def _rewrite(self, table: str, keys: list[str], rows: pl.DataFrame, folder: Path, run_id: str,
                  columns: dict[str, pl.DataType] | None) -> set[Path]:
