@@ -67,15 +67,18 @@ def ingest(inputs: Path, out: Path, report: Path, limit_bytes: int) -> tuple[Mea
 
 
 def archive(cache: Path, posts: int, limit_bytes: int) -> Path:
-    """The dataset of `posts` generated occurrences, built once by `tgcorpus run`."""
+    """The dataset of `posts` generated occurrences, built once by `tgcorpus run`; a
+    build cut short resumes with its first run that wrote no report (a run killed
+    before its commit leaves the dataset as the runs before it made it)."""
     home = cache / f"archive-{posts}"
     out = home / "dataset"
     if (home / "built").exists():
         return out
-    shutil.rmtree(home, ignore_errors=True)
-    home.mkdir(parents=True)
+    home.mkdir(parents=True, exist_ok=True)
     for seed, start in enumerate(range(0, posts, RUN_POSTS), start=1):
         chunk = min(RUN_POSTS, posts - start)
+        if (home / f"build-{seed}.json").exists():  # a build cut short resumes after its last whole run
+            continue
         run, report = ingest(captures(cache, chunk, seed), out, home / f"build-{seed}.json", limit_bytes)
         print(f"built {posts:,}: run {seed}, {chunk:,} occurrences, {report['posts']:,} new posts, "
               f"{run.seconds:.0f} s, peak {run.peak_tree_bytes / 2**30:.2f} GiB", flush=True)
