@@ -2,18 +2,17 @@
 
 discover → parse (per batch: read, split, collapse) → sightings (per run: repeated
 files, channel keys, duplicates, messages, channels, edits) → tag-language (per batch)
-→ sketch (per run) → candidates (per group of LSH bands) → relate (per run) → export
-(per run, a batch's rows at a time).
+→ relate (per run: boilerplate, near-duplicates and clusters, translations;
+tasks/relate_posts.py) → export (per run, a batch's rows at a time).
 
 Batches hold about `Config.batch_bytes` of input, so task runs grow with the input's
 size, not its number of files, and memory is bounded by a batch, except for the
-run-wide steps, which read only small columns (sightings: the run's, and the stored ones
-of the messages and texts it sighted; the channel identity index),
-the new posts' texts, the near-duplicate index's rows for their buckets, and the
-stored texts of candidate pairs (sketch, relate); boilerplate flags still count every
-stored post's lines (sketch), and translations read the stored posts the run sighted.
-Tasks hand each other Parquet paths in a work folder, never DataFrames: Prefect would
-pickle a frame to hash it, and a distributed run must not ship frames around.
+run-wide steps. Those read the dataset through its indexes: sightings reads small
+columns (the run's, the stored ones of the messages and texts it sighted, the channel
+identity index); relate reads the new posts' texts, the index rows of their lines and
+buckets, and the stored texts of candidate pairs and channel tails. Tasks hand each
+other typed results holding Parquet paths in a work folder, never DataFrames: Prefect
+would pickle a frame to hash it, and a distributed run must not ship frames around.
 
 A run is incremental: a file whose content was ingested before is skipped, a post
 already in the dataset is not written again (its new sighting still is), and all of a
@@ -290,8 +289,37 @@ def _rejected_messages(results: list[SourceResult]) -> pl.DataFrame:
     )
 
 
+@dataclass(frozen=True)
+class SightingFiles:
+    """The sightings task's work files. For the tag task: each occurrence's duplicate
+    flag and channel key (`flags`, by batch and row), the first sighting of each new
+    post, and new posts' fields. For export: the changed fields of stored posts, the
+    renamed occurrences, the rows of the messages, channels and identity index the
+    run changes (and the keys of the stored rows they replace), and new edits."""
+
+    flags: Path
+    first_sightings: Path
+    new_post_fields: Path
+    changed_posts: Path
+    renamed: Path
+    messages: Path
+    remade_channels: Path
+    touched_messages: Path
+    touched_texts: Path
+    channels: Path
+    touched_channels: Path
+    identities: Path
+    pairs: Path
+    edits: Path
+
+    def rows_of(self, table: str) -> Path:
+        """The run's rows of a table the stage makes rows of."""
+        return {"messages": self.messages, "channels": self.channels, IDENTITY_INDEX: self.identities,
+                SHARED_INDEX: self.pairs}[table]
+
+
 @task(name="sightings", cache_policy=NO_CACHE)
-def sightings(batches: list[Batch], work: Path, store: Store) -> dict[str, Path]:
+def sightings(batches: list[Batch], work: Path, store: Store) -> SightingFiles:
     """The run's sightings beside those stored ones they can change, from small columns
     only (no text): files repeating another file of the run, channel keys, duplicate
     flags, the fields of new and changed posts, and the messages, channels and edits
@@ -353,28 +381,27 @@ def sightings(batches: list[Batch], work: Path, store: Store) -> dict[str, Path]
         pl.concat([run.select("identity"), moved.select("identity")]).unique(), on="identity", how="semi"
     )
     channels = pl.concat([remade, changed_ids.select("channel")]).unique()
-    return {
-        "flags": _stash(flags.select("batch", "row", "is_duplicate", "channel"), work, "all", "flags"),
-        "first_sightings": _stash(first.select("batch", "row"), work, "all", "first"),
-        "new_post_fields": _stash(fields.join(first.select("post_id"), on="post_id", how="semi"), work, "all", "fields"),
-        "changed_posts": _stash(_changed(fields, known), work, "all", "changed"),
+    return SightingFiles(
+        flags=_stash(flags.select("batch", "row", "is_duplicate", "channel"), work, "all", "flags"),
+        first_sightings=_stash(first.select("batch", "row"), work, "all", "first"),
+        new_post_fields=_stash(fields.join(first.select("post_id"), on="post_id", how="semi"), work, "all", "fields"),
+        changed_posts=_stash(_changed(fields, known), work, "all", "changed"),
         # A row without identity (an earlier version's) keeps the key it counts as given.
-        "renamed": _stash(whole.filter((pl.col("channel") != pl.col("stored_channel")) | pl.col("no_identity"))
+        renamed=_stash(whole.filter((pl.col("channel") != pl.col("stored_channel")) | pl.col("no_identity"))
                           .select(*STORED_KEY, "channel", "channel_given"), work, "all", "renamed"),
-        "sighted": _stash(flags.drop_nulls("post_id").select("post_id"), work, "all", "sighted"),
-        "messages": _stash(messages, work, "all", "messages"),
-        "remade_channels": _stash(remade, work, "all", "remade"),
-        "touched_messages": _stash(touched, work, "all", "touched"),
-        "touched_texts": _stash(run_texts.with_columns(message_id=pl.lit(None, pl.Int64)), work, "all", "texts"),
-        "channels": _stash(
+        messages=_stash(messages, work, "all", "messages"),
+        remade_channels=_stash(remade, work, "all", "remade"),
+        touched_messages=_stash(touched, work, "all", "touched"),
+        touched_texts=_stash(run_texts.with_columns(message_id=pl.lit(None, pl.Int64)), work, "all", "texts"),
+        channels=_stash(
             channel_rows(identities.join(channels, on="channel", how="semi")), work, "all", "channels"
         ),
-        "touched_channels": _stash(channels, work, "all", "touched_channels"),
-        "identities": _stash(changed_ids.select(list(dtypes(IDENTITY_INDEX))), work, "all", "identities"),
-        "pairs": _stash(pairs if migrating else pairs.join(stored_pairs, on=list(pairs.columns), how="anti"),
+        touched_channels=_stash(channels, work, "all", "touched_channels"),
+        identities=_stash(changed_ids.select(list(dtypes(IDENTITY_INDEX))), work, "all", "identities"),
+        pairs=_stash(pairs if migrating else pairs.join(stored_pairs, on=list(pairs.columns), how="anti"),
                         work, "all", "pairs"),
-        "edits": _stash(_new_edits(messages, store), work, "all", "edits"),
-    }
+        edits=_stash(_new_edits(messages, store), work, "all", "edits"),
+    )
 
 
 def _identity_index(store: Store):
@@ -550,20 +577,20 @@ def _changed(fields: pl.DataFrame, known: pl.DataFrame | None) -> pl.DataFrame:
 
 
 @task(name="tag-language", cache_policy=NO_CACHE)
-def tag(batch: Batch, index: dict[str, Path], work: Path, config: Config) -> Batch:
+def tag(batch: Batch, sighted: SightingFiles, work: Path, config: Config) -> Batch:
     """A batch's occurrences marked and keyed, its new posts built and tagged, their paragraphs."""
     in_batch = pl.col("batch") == batch.number
     occurrences = (
         pl.read_parquet(batch.parquet["occurrences"])
         .filter(pl.col("source_file").is_in([r.source.name for r in batch.results if r.parsed]))
         .drop("channel")
-        .join(pl.scan_parquet(index["flags"]).filter(in_batch).drop("batch").collect(), on="row", how="left")
+        .join(pl.scan_parquet(sighted.flags).filter(in_batch).drop("batch").collect(), on="row", how="left")
     )
-    first = pl.scan_parquet(index["first_sightings"]).filter(in_batch).drop("batch").collect()
+    first = pl.scan_parquet(sighted.first_sightings).filter(in_batch).drop("batch").collect()
     posts = (
         occurrences.join(first, on="row", how="semi")
         .select("post_id", "title", "text", "hashtags", "links", "mentions")
-        .join(pl.read_parquet(index["new_post_fields"]), on="post_id", how="left", maintain_order="left")
+        .join(pl.read_parquet(sighted.new_post_fields), on="post_id", how="left", maintain_order="left")
     )
     tagger = LanguageTagger(languages=config.languages, min_letters=config.min_letters)
     posts = tag_posts(posts, tagger)
@@ -661,10 +688,6 @@ OCCURRENCES_COLUMNS = [
 ]
 
 
-# The work file (a key of the stage's index) of each table the sightings stage makes rows of.
-TABLE_ROWS = {"messages": "messages", "channels": "channels", IDENTITY_INDEX: "identities", SHARED_INDEX: "pairs"}
-
-
 def _with_merged_clusters(changed: pl.DataFrame, merged: pl.DataFrame, store: Store) -> pl.DataFrame:
     """The updates of stored posts: their changed fields, and the posts of stored
     clusters merged into earlier ones (tasks/relate_posts.py) with the earlier id."""
@@ -680,7 +703,7 @@ def _with_merged_clusters(changed: pl.DataFrame, merged: pl.DataFrame, store: St
 
 
 @task(name="export", cache_policy=NO_CACHE)
-def export(batches: list[Batch], index: dict[str, Path], related: RelatedFiles, work: Path, store: Store,
+def export(batches: list[Batch], sighted: SightingFiles, related: RelatedFiles, work: Path, store: Store,
            config: Config, run_id: str) -> dict:
     """Every table's rows validated and written as final Parquet parts (a batch's rows
     at a time), then committed together in one snapshot."""
@@ -708,7 +731,7 @@ def export(batches: list[Batch], index: dict[str, Path], related: RelatedFiles, 
         validate_parts(table, paths)
     results = [r for b in batches for r in b.results]
     recorded = [r for r in results if r.status in RECORDED]
-    relations = pl.concat([pl.read_parquet(related.relations), pl.read_parquet(index["edits"])])
+    relations = pl.concat([pl.read_parquet(related.relations), pl.read_parquet(sighted.edits)])
     indexes = {table: pl.read_parquet(path) for table, path in related.indexes.items()}
     new_rows = {
         "relations": relations.with_columns(run_id=stamp["run_id"]),
@@ -720,19 +743,19 @@ def export(batches: list[Batch], index: dict[str, Path], related: RelatedFiles, 
                 "message_id"),
     }
     updates = {
-        "posts": (["post_id"], _with_merged_clusters(pl.read_parquet(index["changed_posts"]),
+        "posts": (["post_id"], _with_merged_clusters(pl.read_parquet(sighted.changed_posts),
                                                     pl.read_parquet(related.merged), store)),
-        "occurrences": (["source_file", "source_sha256", "position"], pl.read_parquet(index["renamed"])),
+        "occurrences": (["source_file", "source_sha256", "position"], pl.read_parquet(sighted.renamed)),
     }
     # The messages, channels and identities the run's sightings change replace their
     # stored rows (a capture-only message that got its id is removed); the rest stay.
     for table in ("messages", "channels", IDENTITY_INDEX, SHARED_INDEX):
-        new_rows[table] = pl.read_parquet(index[TABLE_ROWS[table]])
+        new_rows[table] = pl.read_parquet(sighted.rows_of(table))
     deleted = {
-        "messages": [(["channel"], pl.read_parquet(index["remade_channels"])),
-                     (["channel", "message_id"], pl.read_parquet(index["touched_messages"])),
-                     (["channel", "message_id", "post_id"], pl.read_parquet(index["touched_texts"]))],
-        "channels": [(["channel"], pl.read_parquet(index["touched_channels"]))],
+        "messages": [(["channel"], pl.read_parquet(sighted.remade_channels)),
+                     (["channel", "message_id"], pl.read_parquet(sighted.touched_messages)),
+                     (["channel", "message_id", "post_id"], pl.read_parquet(sighted.touched_texts))],
+        "channels": [(["channel"], pl.read_parquet(sighted.touched_channels))],
         IDENTITY_INDEX: [(["identity"], new_rows[IDENTITY_INDEX].select("identity"))],
         SHARED_INDEX: [(["identity", "identity_b"], new_rows[SHARED_INDEX].select("identity", "identity_b"))],
     }
@@ -766,12 +789,12 @@ def ingest(config: Config) -> dict:
                 )))
                 if not any(r.status in RECORDED for batch in parsed for r in batch.results):
                     return _nothing_new([r for batch in parsed for r in batch.results], config, run_id, clock)
-                index = clock("sightings", lambda: sightings(parsed, work, store))
+                sighted = clock("sightings", lambda: sightings(parsed, work, store))
                 tagged = clock("tag", lambda: _results(tag.map(
-                    parsed, index=unmapped(index), work=unmapped(work), config=unmapped(config)
+                    parsed, sighted=unmapped(sighted), work=unmapped(work), config=unmapped(config)
                 )))
                 related = clock("relate", lambda: relate(tagged, work, store, config))
-                summary = clock("export", lambda: export(tagged, index, related, work, store, config, run_id))
+                summary = clock("export", lambda: export(tagged, sighted, related, work, store, config, run_id))
             finally:
                 shutil.rmtree(work, ignore_errors=True)
     except StoreError as err:
