@@ -40,6 +40,23 @@ def read_table(out: Path, name: str) -> pl.DataFrame:
     return pl.read_parquet(out / name / "**" / "*.parquet")
 
 
+def validate_with_first_row_changed(source: Path, out: Path, table: str, **values) -> subprocess.CompletedProcess:
+    """`tgcorpus validate` of a copy (at `out`) of dataset `source` whose `table` has
+    its first row's columns set to `values`."""
+    import shutil
+
+    from tgcorpus.store import Store
+
+    shutil.copytree(Store(source).current(), out)
+    frame = read_table(out, table)
+    for old in (out / table).glob("*.parquet"):
+        old.unlink()
+    first_row = pl.int_range(pl.len()) == 0
+    frame.with_columns(**{column: pl.when(first_row).then(pl.lit(value)).otherwise(column)
+                          for column, value in values.items()}).write_parquet(out / table / "part.parquet")
+    return tgcorpus("validate", str(out))
+
+
 @pytest.fixture(scope="session")
 def prefect_api():
     """One embedded Prefect API for all in-process flow runs (it takes seconds to start)."""

@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from conftest import ROOT, SEEDS, TABLES, read_table, tgcorpus
+from conftest import ROOT, SEEDS, TABLES, read_table, tgcorpus, validate_with_first_row_changed
 from schemas.tables import INDEXES, NEAR_DUP_INDEX
 from tgcorpus.store import Store
 from tgcorpus.synth import synthesize
@@ -224,15 +224,8 @@ def test_a_dataset_without_the_index_gets_it_once(generated, generated_two_runs,
 
 
 def test_validate_checks_the_index(generated_one_run, tmp_path):
-    out = tmp_path / "corpus"
-    shutil.copytree(Store(generated_one_run).current(), out)
-    index = read_table(out, NEAR_DUP_INDEX)
-    for old in (out / NEAR_DUP_INDEX).glob("*.parquet"):
-        old.unlink()
-    first_row = pl.int_range(pl.len()) == 0
-    index.with_columns(post_id=pl.when(first_row).then(pl.lit("f" * 32)).otherwise("post_id"),
-                       seen=pl.when(first_row).then(-1).otherwise("seen")).write_parquet(out / NEAR_DUP_INDEX / "part.parquet")
-    check = tgcorpus("validate", str(out))
+    check = validate_with_first_row_changed(generated_one_run, tmp_path / "corpus", NEAR_DUP_INDEX,
+                                            post_id="f" * 32, seen=-1)
     assert check.returncode == 1
     assert f"{NEAR_DUP_INDEX}: 1 post_id not in posts, e.g. {'f' * 32}" in check.stdout
     assert f"table '{NEAR_DUP_INDEX}' failed validation:\n  column 'seen'" in check.stdout

@@ -7,7 +7,7 @@ import shutil
 import polars as pl
 import pytest
 
-from conftest import read_table, tgcorpus, utc
+from conftest import read_table, tgcorpus, utc, validate_with_first_row_changed
 from flows import ingest as flow
 from schemas.tables import IDENTITY_INDEX, SHARED_INDEX
 from test_messages import CAPTURE, EARLY, EVERYTHING, LATE, PAGE, canonical, run, sightings
@@ -148,16 +148,7 @@ def test_a_dataset_without_the_identity_index_gets_it_once(prefect_api, one_run,
 
 
 def test_validate_checks_the_identity_index(one_run, tmp_path):
-    out = tmp_path / "corpus"
-    shutil.copytree(Store(one_run).current(), out)
-    identities = read_table(out, IDENTITY_INDEX)
-    for old in (out / IDENTITY_INDEX).glob("*.parquet"):
-        old.unlink()
-    first_row = pl.int_range(pl.len()) == 0
-    identities.with_columns(channel=pl.when(first_row).then(pl.lit("nowhere")).otherwise("channel"),
-                            n_own=pl.when(first_row).then(-1).otherwise("n_own")).write_parquet(
-        out / IDENTITY_INDEX / "part.parquet")
-    check = tgcorpus("validate", str(out))
+    check = validate_with_first_row_changed(one_run, tmp_path / "corpus", IDENTITY_INDEX, channel="nowhere", n_own=-1)
     assert check.returncode == 1
     assert f"{IDENTITY_INDEX}: 1 channel not in channels, e.g. nowhere" in check.stdout
     assert f"table '{IDENTITY_INDEX}' failed validation:\n  column 'n_own'" in check.stdout
