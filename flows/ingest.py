@@ -658,22 +658,41 @@ def index_tables(indexes: Indexes) -> dict[str, pl.DataFrame]:
 def stored_archive(store: Store, params: RelateParams) -> tuple[Archive, Indexes | None]:
     """The dataset as relating reads it: its posts and relations, and its indexes. A
     dataset written before every index existed gets them built once, from its posts in
-    stored order (returned, to be committed with the run's rows)."""
+    first-seen order (returned, to be committed with the run's rows)."""
     posts = store.files("posts")
     if not posts:
         return Archive(), None
     # prefiltered: a lookup by post_id decodes the other columns of matching rows only
     stored_posts = pl.scan_parquet(posts, parallel="prefiltered")
-    relations = pl.scan_parquet(store.files("relations"), parallel="prefiltered")
+    relations = pl.scan_parquet(store.files("relations"), parallel="prefiltered") if store.files("relations") else None
     if all(store.files(table) for table in RELATE_INDEXES):
         scans = {table: pl.scan_parquet(store.files(table)) for table in RELATE_INDEXES}
         return Archive(stored_posts, scans[NEAR_DUP_INDEX], scans[LINE_CONTEXT_INDEX], scans[CHANNEL_LINE_INDEX],
                        scans[CHANNEL_TAIL_INDEX], relations), None
-    known = stored_posts.select(*RELATED_COLUMNS).collect()
+    known = first_seen_order(store)
     print(f"  building the dataset's indexes of {known.height} stored posts (once) ...", file=sys.stderr, flush=True)
-    built = build_indexes(known.with_columns(first_seen=pl.int_range(pl.len(), dtype=pl.Int64)), params)
+    built = build_indexes(known, params)
     return Archive(stored_posts, built.near_dup.lazy(), built.lines.contexts.lazy(), built.lines.channel_lines.lazy(),
                    built.channel_tails.lazy(), relations), built
+
+
+def first_seen_order(store: Store) -> pl.DataFrame:
+    """The stored posts (RELATED_COLUMNS) with first_seen, in the order runs numbered
+    them: by run, then by the source and place of the sighting that brought each (a
+    run's sources are in name order). Not the order of the posts files: a file rewritten
+    by a later run (changed fields, merged clusters) takes that run's name."""
+    brought = (
+        pl.scan_parquet(store.files("occurrences"), schema=dtypes("occurrences"), missing_columns="insert")
+        .filter(~pl.col("is_duplicate") & pl.col("post_id").is_not_null())
+        .select("post_id", "source_file", "position").sort("source_file", "position")
+        .unique("post_id", keep="first")
+    )
+    return (
+        pl.scan_parquet(store.files("posts")).select(*RELATED_COLUMNS, "run_id")
+        .join(brought, on="post_id", how="left")
+        .sort("run_id", "source_file", "position", "post_id", nulls_last=True)
+        .select(*RELATED_COLUMNS).with_columns(first_seen=pl.int_range(pl.len(), dtype=pl.Int64)).collect()
+    )
 
 
 POSTS_COLUMNS = [

@@ -223,6 +223,29 @@ def test_a_dataset_without_the_index_gets_it_once(generated, generated_two_runs,
     assert check.returncode == 0, check.stdout
 
 
+def test_migration_numbers_posts_in_first_seen_order_not_file_order(generated_one_run, generated_two_runs, tmp_path):
+    """A posts file rewritten by a later run (changed fields, merged clusters) takes
+    that run's name, so file order is not first-seen order: the built indexes must not
+    follow it. They are those of one run over the stored posts (a stored post's keys
+    are otherwise those of its own run), so the reference is the one-run dataset."""
+    extra = tmp_path / "extra"
+    synthesize(extra, posts=20, seed=6, files=1)
+    with_indexes, migrated = tmp_path / "with" / "corpus", tmp_path / "migrated" / "corpus"
+    for source, copy in ((generated_one_run, with_indexes), (generated_two_runs, migrated)):
+        shutil.copytree(source.parent, copy.parent, symlinks=True)
+    snapshot = Store(migrated).current()
+    for table in INDEXES:
+        if table.startswith(("_index_near", "_index_line", "_index_channel")):
+            shutil.rmtree(snapshot / table)
+    first_run = sorted((snapshot / "posts").glob("*.parquet"))[0]
+    first_run.rename(first_run.with_name("part-zz-rewritten-by-a-later-run.parquet"))
+    for out in (with_indexes, migrated):
+        ingest(extra, ["dump_0000.txt"], out)
+    built, expected = indexes(migrated), indexes(with_indexes)
+    assert all(built[table].equals(expected[table]) for table in INDEXES)
+    assert second_run_relations(migrated).equals(second_run_relations(with_indexes))
+
+
 def test_validate_checks_the_index(generated_one_run, tmp_path):
     check = validate_with_first_row_changed(generated_one_run, tmp_path / "corpus", NEAR_DUP_INDEX,
                                             post_id="f" * 32, seen=-1)

@@ -374,3 +374,16 @@ def test_a_new_post_bridging_two_stored_clusters_merges_them_as_one_run_would():
     assert related.posts.select("post_id", "cluster_id").rows() == [("n0000", "s0000")]
     one_run = relate_posts(pl.concat([stored.drop("cluster_id"), new]))
     assert set(one_run.posts["cluster_id"]) == {"s0000"} and one_run.merged.is_empty()
+
+
+def test_a_cluster_whose_root_has_no_index_rows_still_takes_new_posts():
+    # a dataset migrated after the root's lines all became boilerplate: only b, its
+    # edit, has index rows; n edits b
+    a = random_posts(1, "a", seed=5)
+    b = a.with_columns(post_id=pl.lit("b0000"), text=pl.col("text").str.replace(r"^\S+", "edited"))
+    stored = pl.concat([a, b.with_columns(cluster_id=pl.lit("a0000"))])
+    new = b.with_columns(post_id=pl.lit("n0000"), text=pl.col("text").str.replace(r"\S+$", "again")).drop("cluster_id")
+    archive = Archive.of_posts(stored)
+    archive = Archive(**{**vars(archive), "near_dup": archive.near_dup.filter(pl.col("post_id") != "a0000")})
+    related = relate_posts(new, archive)
+    assert related.posts.select("post_id", "cluster_id").rows() == [("n0000", "a0000")]
