@@ -330,14 +330,14 @@ def verify_near(sketched: Sketched, candidates: Candidates, archive: Archive, pa
         .select(a="local_a", b="local_b").sort("a", "b")
     )
     near = verified_pairs(posts, flags, sketches, local_pairs, params.near)
-    root = dict(stored.select("post_id", "cluster_id").iter_rows())
     found = archive.seen_of(stored["cluster_id"].unique())
     # A root without index rows (all its lines boilerplate when the index was built)
     # is placed at its earliest cluster member read here.
     roots = pl.concat([found, stored.join(found, left_on="cluster_id", right_on="post_id", how="anti")
                        .group_by("cluster_id").agg(pl.col("first_seen").min()).rename({"cluster_id": "post_id"})])
     nodes = pl.concat([roots.select("first_seen", "post_id"), sketched.new_posts.select("first_seen", "post_id")])
-    clusters = cluster_ids(nodes.unique("post_id"), near.select(pl.col("post_id", "other_post_id").replace(root)))
+    as_roots = pl.col("post_id", "other_post_id").replace(stored["post_id"], stored["cluster_id"])
+    clusters = cluster_ids(nodes.unique("post_id"), near.select(as_roots))
     merged = clusters.join(roots.select("post_id"), on="post_id", how="semi").filter(
         pl.col("post_id") != pl.col("cluster_id")).select(cluster_id="post_id", into="cluster_id").sort("cluster_id")
     return NearDuplicates(near, clusters.join(sketched.new_posts.select("post_id"), on="post_id", how="semi"), merged)
