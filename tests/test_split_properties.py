@@ -116,7 +116,9 @@ def unambiguous(occurrences: pl.DataFrame) -> bool:
     )
 
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomize: the same examples on every run, so CI does not depend on the draw (a
+# counterexample a random draw finds is kept for a fix, see the issue notes).
+SETTINGS = settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 
 
 @SETTINGS
