@@ -27,10 +27,14 @@ content, and a copy of a post shares it like any other line, so it stays in the
 shingles; without it a post made of quotes would have nothing to be matched on.
 
 Candidates are posts sharing a (band, bucket): bands 0..bands-1 hash `rows`
-MinHash values each; one more band holds every non-boilerplate line as its bucket.
-A pair sharing a bucket in a band of `rows` values has Jaccard s with probability
-1 - (1 - s^rows)^bands; with 32 x 4 that is 0.9995 at s = 0.7, 0.99 at 0.6 and 0.23 at
-0.3, so true pairs are nearly always proposed and dissimilar ones seldom.
+MinHash values each; one more band holds every non-boilerplate line as its bucket. A
+pair of Jaccard s shares a bucket of a band of `rows` values with probability s^rows,
+and it is a candidate when it shares a line bucket or at least `min_bands` MinHash
+buckets. With 32 x 4 and 2 bands that is 0.998 at s = 0.7, 0.93 at 0.6 and 0.02 at
+0.3: true pairs are nearly always proposed and dissimilar ones seldom. One band (0.23
+at s = 0.3) made 99% of the candidates in a big archive pairs that never verify: a
+new post against 500,000 stored ones had 70 of them, and each meant reading and
+sketching a stored text.
 
 A bucket is bounded: each post is paired with at most `bucket_neighbours` posts before
 it in the bucket (in first_seen order, earliest first), so a bucket of m posts yields at
@@ -72,6 +76,8 @@ class NearDupParams:
     # Earlier posts of a bucket each post is paired with: candidates grow as posts x this,
     # not as the square of a bucket's size (templated posts fill buckets by the thousand).
     bucket_neighbours: int = 10
+    # MinHash bands a pair must share to be a candidate (a shared line bucket is enough).
+    min_bands: int = 2
     boilerplate_max_words: int = 8
     # A line in this many distinct posts of one channel is its template (header, footer,
     # source label, hashtag line) at any length: 3 as for boilerplate (a channel's third
@@ -285,20 +291,32 @@ def minhash_similarity(pairs: pl.DataFrame, signed: np.ndarray, signatures: np.n
 
 
 def candidate_pairs(buckets: pl.DataFrame, params: NearDupParams) -> pl.DataFrame:
-    """(a, b), a < b: posts sharing a bucket in some band, each post paired with the
-    `bucket_neighbours` posts before it in the bucket. Post numbers are in first_seen
-    order, so "before" is "seen earlier"; each band is its own group-by."""
+    """(a, b, votes), a < b: posts sharing a bucket in some band, each post paired with
+    the `bucket_neighbours` posts before it in the bucket; votes: the MinHash bands that
+    propose the pair, or `min_bands` for a shared line bucket. Post numbers are in
+    first_seen order, so "before" is "seen earlier"; each band is its own group-by, and
+    a search over groups of bands sums their votes (agreed_pairs)."""
     members = buckets.select("band", "bucket", "post").unique().sort("band", "bucket", "post")
     post = pl.col("post").cast(pl.UInt64)
+    votes = pl.when(pl.col("band") == params.bands).then(params.min_bands).otherwise(1).cast(pl.UInt16)
 
-    def earlier(back: int) -> pl.Series:
+    def earlier(back: int) -> pl.DataFrame:
         """Each post with the member of its bucket `back` places before it, as a * 2^32 + b
-        (one integer column deduplicates in half the memory of two)."""
+        (one integer column groups in half the memory of two)."""
         same_bucket = (pl.col("band") == pl.col("band").shift(back)) & (pl.col("bucket") == pl.col("bucket").shift(back))
-        return members.select(pair=post.shift(back) * PAIR_SHIFT + post, same=same_bucket).filter("same")["pair"]
+        return members.select(pair=post.shift(back) * PAIR_SHIFT + post, votes=votes, same=same_bucket).filter("same")
 
-    pairs = pl.concat([earlier(back) for back in range(1, params.bucket_neighbours + 1)]).unique()
-    return pl.DataFrame({"a": (pairs // PAIR_SHIFT).cast(pl.UInt32), "b": (pairs % PAIR_SHIFT).cast(pl.UInt32)})
+    pairs = pl.concat([earlier(back) for back in range(1, params.bucket_neighbours + 1)]).group_by("pair").agg(
+        pl.col("votes").sum())
+    return pairs.select(a=(pl.col("pair") // PAIR_SHIFT).cast(pl.UInt32), b=(pl.col("pair") % PAIR_SHIFT).cast(pl.UInt32),
+                        votes="votes")
+
+
+def agreed_pairs(proposals: pl.DataFrame, params: NearDupParams) -> pl.DataFrame:
+    """(a, b) sorted: the pairs of candidate_pairs' proposals (of one or more groups of
+    bands) with at least `min_bands` votes."""
+    return (proposals.group_by("a", "b").agg(pl.col("votes").sum()).filter(pl.col("votes") >= params.min_bands)
+            .select("a", "b").sort("a", "b"))
 
 
 def jaccard(pairs: pl.DataFrame, sets: pl.DataFrame) -> pl.Series:
@@ -344,7 +362,8 @@ def near_duplicate_pairs(posts: pl.DataFrame, boilerplate: pl.DataFrame | None =
     """
     posts = posts.sort("first_seen", "post_id")  # post numbers in first_seen order (candidate_pairs)
     sketches = sketch(posts, boilerplate, params)
-    return verified_pairs(posts, boilerplate, sketches, candidate_pairs(bucket_table(sketches, params), params), params)
+    candidates = agreed_pairs(candidate_pairs(bucket_table(sketches, params), params), params)
+    return verified_pairs(posts, boilerplate, sketches, candidates, params)
 
 
 def verified_pairs(posts: pl.DataFrame, boilerplate: pl.DataFrame | None, sketches: Sketches,

@@ -31,7 +31,7 @@ import numpy as np
 import polars as pl
 
 from tasks.find_near_duplicates import (
-    NearDupParams, Sketches, bucket_table, candidate_pairs, cluster_ids, sketch, verified_pairs,
+    NearDupParams, Sketches, agreed_pairs, bucket_table, candidate_pairs, cluster_ids, sketch, verified_pairs,
 )
 from tasks.link_translations import TranslationParams, translation_pairs
 from tasks.mark_boilerplate import MIN_POSTS, LineRows, flags_from, line_caps, places_of
@@ -295,7 +295,7 @@ def find_candidates(sketched: Sketched, params: RelateParams, map_groups: Callab
     def of_group(bands: list[int]) -> pl.DataFrame:
         return candidate_pairs(sketched.members.filter(pl.col("band").is_in(bands)), params.near)
 
-    return Candidates(pl.concat(list(map_groups(of_group, band_groups(params)))).unique().sort("a", "b"))
+    return Candidates(agreed_pairs(pl.concat(list(map_groups(of_group, band_groups(params)))), params.near))
 
 
 def verify_near(sketched: Sketched, candidates: Candidates, archive: Archive, params: RelateParams) -> NearDuplicates:

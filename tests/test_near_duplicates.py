@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from tasks.find_near_duplicates import (
-    NearDupParams, bucket_table, candidate_pairs, cluster_ids, near_duplicate_pairs, sketch,
+    NearDupParams, agreed_pairs, bucket_table, candidate_pairs, cluster_ids, near_duplicate_pairs, sketch,
 )
 from tasks.mark_boilerplate import boilerplate_flags, mark_boilerplate
 from tasks.relate_posts import Archive, RelateParams, relate_posts, sketch_new
@@ -183,9 +183,25 @@ def test_band_groups_together_propose_exactly_the_pairs_of_all_bands(tmp_path):
     buckets = bucket_table(sketch(posts, boilerplate, params), params)
     groups = band_groups(RelateParams())
     assert sorted(b for group in groups for b in group) == list(range(params.bands + 1))
-    whole = candidate_pairs(buckets, params).sort("a", "b")
-    parts = pl.concat([candidate_pairs(buckets.filter(pl.col("band").is_in(g)), params) for g in groups]).unique()
-    assert whole.height > 0 and parts.sort("a", "b").equals(whole)
+    whole = agreed_pairs(candidate_pairs(buckets, params), params)
+    parts = agreed_pairs(pl.concat([candidate_pairs(buckets.filter(pl.col("band").is_in(g)), params) for g in groups]),
+                         params)
+    assert whole.height > 0 and parts.equals(whole)
+
+
+def test_a_candidate_shares_two_minhash_bands_or_a_line():
+    """Read by hand: posts 0 and 1 share one MinHash bucket (band 0): not a candidate;
+    0 and 2 share two (bands 0 and 5); 1 and 3 one line (the line band, 32); 2 and 3 share
+    band 7 in one group of bands and band 9 in another, which agree together."""
+    params = NearDupParams()
+    buckets = pl.DataFrame(
+        [(0, 100, 0), (0, 100, 1), (0, 100, 2), (5, 7, 0), (5, 7, 2), (32, 55, 1), (32, 55, 3),
+         (7, 9, 2), (7, 9, 3), (9, 4, 2), (9, 4, 3)],
+        schema={"band": pl.UInt16, "bucket": pl.UInt64, "post": pl.UInt32}, orient="row")
+    assert agreed_pairs(candidate_pairs(buckets, params), params).rows() == [(0, 2), (1, 3), (2, 3)]
+    groups = [candidate_pairs(buckets.filter(pl.col("band").is_in(bands)), params) for bands in ([0, 5, 7, 32], [9])]
+    assert agreed_pairs(pl.concat(groups), params).rows() == [(0, 2), (1, 3), (2, 3)]
+    assert agreed_pairs(groups[1], params).is_empty()
 
 
 # --- templated posts: bounded buckets ----------------------------------------------------
