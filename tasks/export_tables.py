@@ -12,6 +12,10 @@ import polars as pl
 from schemas.tables import INDEXES, PUBLISHED, dtypes, validate
 from tgcorpus.store import Store
 
+# An index row is a few integers and an id: its files hold this many times a table
+# file's rows, so a lookup opens a few files, not hundreds.
+INDEX_FILE_ROWS_FACTOR = 64
+
 
 def publish_tables(
     new_rows: dict[str, pl.DataFrame],
@@ -30,4 +34,5 @@ def publish_tables(
     # Every file of a table in the schema's column order: readers' globs need one schema.
     valid = {name: validate(name, frame).select(list(columns[name])) for name, frame in new_rows.items()}
     whole = {name: validate(name, frame).select(list(columns[name])) for name, frame in (replaced or {}).items()}
-    return store.commit(valid, run_id, rows_per_file, updates, parts, whole, columns, deleted)
+    return store.commit(valid, run_id, rows_per_file, updates, parts, whole, columns, deleted,
+                        {name: INDEX_FILE_ROWS_FACTOR * rows_per_file for name in INDEXES})

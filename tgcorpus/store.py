@@ -8,6 +8,11 @@ them to disk, then swaps the link in one rename. A reader globbing
 run killed at any point leaves the previous snapshot in place. Older snapshots are
 kept a while for readers that are still in the middle of one.
 
+A table that gains a small file every run is compacted as a log-structured store is:
+files of one size tier (rows in [4^k, 4^(k+1))) are merged four at a time, so a table
+keeps a few files per tier, not one per run, and a row is rewritten once per tier.
+Lookups pay per file (its footer, its schedule), and daily runs add hundreds a year.
+
 One writer at a time: an exclusive `flock` on the store's lock file, which the kernel
 releases when the process ends, however it ends.
 """
@@ -28,6 +33,8 @@ from tgcorpus.failpoints import failpoint
 SNAPSHOTS_KEPT = 3
 # How long a replaced snapshot stays for the readers in it (a long query, a pinned path).
 SNAPSHOT_GRACE_SECONDS = 15 * 60
+# Small files of one size tier merged at a time (Store._compact).
+MERGE_FAN_IN = 4
 
 
 class StoreError(Exception):
@@ -118,6 +125,7 @@ class Store:
         replaced: dict[str, pl.DataFrame] | None = None,
         columns: dict[str, dict[str, pl.DataType]] | None = None,
         deleted: dict[str, list[tuple[list[str], pl.DataFrame]]] | None = None,
+        rows_per_file_of: dict[str, int] | None = None,
     ) -> Path:
         """A new snapshot: the current files plus `new_rows` and `parts` (Parquet files,
         moved in as they are, empty ones left out) as this run's files.
@@ -130,7 +138,8 @@ class Store:
         `new_rows` are added. A run that changes nothing keeps the snapshot. `columns`:
         each table's columns; a file written before a column was added is rewritten once
         with it (empty), so that every file of a table has one schema and readers' globs
-        read them as one."""
+        read them as one. `rows_per_file_of`: tables whose files hold another number of
+        rows than `rows_per_file`; a table's files below it are compacted (_compact)."""
         columns = columns or {}
         updates = {t: u for t, u in (updates or {}).items() if u[1].height}
         parts = parts or {}
@@ -149,8 +158,9 @@ class Store:
         for table in sorted(tables):
             folder = staging / table
             folder.mkdir()
+            file_rows = (rows_per_file_of or {}).get(table, rows_per_file)
             if table in replaced:
-                self._write(replaced[table], folder, f"{run_id}-", rows_per_file, first=True)
+                self._write(replaced[table], folder, f"{run_id}-", file_rows, first=True)
                 fsync_path(folder)
                 continue
             rewritten = (self._rewrite(table, *updates[table], folder, run_id, columns.get(table))
@@ -167,9 +177,10 @@ class Store:
             if table in new_rows:
                 # A table whose every row was deleted keeps a file for its schema.
                 first = not any(folder.glob("*.parquet"))
-                self._write(new_rows[table], folder, f"{run_id}-", rows_per_file, first=first)
+                self._write(new_rows[table], folder, f"{run_id}-", file_rows, first=first)
             if table in parts:
                 self._move_in(parts[table], folder, run_id, first=not self.files(table))
+            self._compact(folder, run_id, file_rows)
             fsync_path(folder)
         fsync_path(staging)
         snapshot = self.home / f"snapshot-{self._sequence(previous) + 1:06d}-{run_id}"
@@ -232,6 +243,36 @@ class Store:
         for number, part in enumerate(kept):
             target = folder / f"part-{run_id}-b{number:05d}.parquet"
             part.rename(target)
+            fsync_path(target)
+            failpoint("mid-write")
+
+    @staticmethod
+    def _compact(folder: Path, run_id: str, rows_per_file: int) -> None:
+        """Merge MERGE_FAN_IN consecutive files (in name order, which is run order, so the
+        table's row order stays) of one size tier below `rows_per_file` into one, until
+        no such run of files is left. The merged file takes its first file's name and
+        this run's id: a name never holds other rows than it did."""
+        rows = {path: _rows(path) for path in folder.glob("*.parquet")}
+
+        def tier(path: Path) -> int | None:
+            count = rows[path]
+            return (count.bit_length() - 1) // 2 if 0 < count < rows_per_file else None  # floor(log4)
+
+        while True:
+            files = sorted(rows)
+            tiers = [tier(path) for path in files]
+            start = next((i for i in range(len(files) - MERGE_FAN_IN + 1)
+                          if tiers[i] is not None and len(set(tiers[i:i + MERGE_FAN_IN])) == 1), None)
+            if start is None:
+                return
+            merged = files[start:start + MERGE_FAN_IN]
+            target = folder / f"{merged[0].stem.split('~')[0]}~{run_id}.parquet"
+            staged = target.with_suffix(".merging")
+            pl.scan_parquet(merged).sink_parquet(staged, compression="zstd", statistics=True)
+            for path in merged:
+                path.unlink()
+            rows[target] = sum(rows.pop(path) for path in merged)
+            staged.rename(target)
             fsync_path(target)
             failpoint("mid-write")
 
