@@ -35,6 +35,10 @@ SNAPSHOTS_KEPT = 3
 SNAPSHOT_GRACE_SECONDS = 15 * 60
 # Small files of one size tier merged at a time (Store._compact).
 MERGE_FAN_IN = 4
+# Rows per row group, at most: a filtered scan pays about 3 ms per row group it checks
+# (a lookup in a 500k-post near-duplicate index: 1.18 s in 100k-row groups, 0.53 s in
+# 1M-row ones), and a group of index rows is 50 MB decoded.
+MAX_ROW_GROUP_ROWS = 1 << 20
 
 
 class StoreError(Exception):
@@ -268,7 +272,8 @@ class Store:
             merged = files[start:start + MERGE_FAN_IN]
             target = folder / f"{merged[0].stem.split('~')[0]}~{run_id}.parquet"
             staged = target.with_suffix(".merging")
-            pl.scan_parquet(merged).sink_parquet(staged, compression="zstd", statistics=True)
+            pl.scan_parquet(merged).sink_parquet(staged, compression="zstd", statistics=True,
+                                                 row_group_size=min(rows_per_file, MAX_ROW_GROUP_ROWS))
             for path in merged:
                 path.unlink()
             rows[target] = sum(rows.pop(path) for path in merged)
@@ -287,7 +292,8 @@ class Store:
         if frame.height == 0 and not first:
             return
         for number, offset in enumerate(range(0, max(frame.height, 1), rows_per_file)):
-            _write_file(frame.slice(offset, rows_per_file), folder / f"part-{prefix}{number:05d}.parquet")
+            _write_file(frame.slice(offset, rows_per_file), folder / f"part-{prefix}{number:05d}.parquet",
+                        min(rows_per_file, MAX_ROW_GROUP_ROWS))
 
     def _point_at(self, snapshot: Path) -> None:
         link = self.out.parent / f".{self.out.name}.link-{snapshot.name}"
@@ -320,8 +326,8 @@ class Store:
             link.unlink(missing_ok=True)
 
 
-def _write_file(frame: pl.DataFrame, path: Path) -> None:
-    frame.write_parquet(path, compression="zstd", statistics=True)
+def _write_file(frame: pl.DataFrame, path: Path, row_group_size: int = MAX_ROW_GROUP_ROWS) -> None:
+    frame.write_parquet(path, compression="zstd", statistics=True, row_group_size=row_group_size)
     fsync_path(path)
     failpoint("mid-write")
 
