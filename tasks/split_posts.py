@@ -11,6 +11,11 @@ Rules (documented in the README, asserted by the tests):
   copy may lack up to `max_copy_misses` lines of the other. Among the ways the bodies
   can double, the reading of the whole file that leaves fewest lines unmatched is
   taken (`_Scan.plan`).
+- Past copy A's end, copy B goes on over lines that repeat a line of the body (copy A
+  lacked one of the repeats). Such lines right after copy B are copy B's even past
+  `max_copy_misses`, never title-only posts: after a whole body (the same posts
+  captured again without damage) they are within it, so either reading would change
+  with the damage the copies happen to have.
 - A title with no doubled body after it is a title-only post. Undoubled lines that run
   to the end of the file are one post cut off by the end of the capture (title plus a
   single copy), since a capture can stop mid-post but never drops a copy elsewhere.
@@ -303,9 +308,19 @@ class _Scan:
             for line in range(a0, end):
                 self.mark(line, "uncopied", post, line - a0)
         elif copy_b_start != TITLE_ONLY:
+            last_slot = -1
             for line, slot in self.pairs(a0, copy_b_start, self.next_boundary[a0], skips):
                 role = "copy_b" if line >= copy_b_start else "uncopied" if line >= cut else "copy_a"
                 self.mark(line, role, post, slot)
+                last_slot = max(last_slot, slot)
+            # A title-only post right after copy B whose line repeats a line of the body
+            # is copy B's, as `alignments` reads it within max_misses; past them too,
+            # since after whole copies of the body that line is within them again.
+            while end < self.n and self.kinds[end] == TEXT and self.previous_same[end] >= a0 \
+                    and self.body_plan[end + 1][1] == TITLE_ONLY:
+                last_slot += 1
+                self.mark(end, "copy_b", post, last_slot)
+                end += 1
         return end
 
 
