@@ -9,11 +9,12 @@ from pathlib import Path
 
 import polars as pl
 
-from schemas.tables import INDEXES, PUBLISHED, dtypes, validate
+from schemas.tables import INDEXES, PUBLISHED, RELATE_INDEXES, dtypes, validate
 from tgcorpus.store import Store
 
-# An index row is a few integers and an id: its files hold this many times a table
-# file's rows, so a lookup opens a few files, not hundreds.
+# A relate index row is a few integers and an id, and those indexes are only appended
+# to: their files hold this many times a table file's rows, so a lookup opens a few
+# files and row groups, not hundreds.
 INDEX_FILE_ROWS_FACTOR = 64
 
 
@@ -35,4 +36,4 @@ def publish_tables(
     valid = {name: validate(name, frame).select(list(columns[name])) for name, frame in new_rows.items()}
     whole = {name: validate(name, frame).select(list(columns[name])) for name, frame in (replaced or {}).items()}
     return store.commit(valid, run_id, rows_per_file, updates, parts, whole, columns, deleted,
-                        {name: INDEX_FILE_ROWS_FACTOR * rows_per_file for name in INDEXES})
+                        {name: INDEX_FILE_ROWS_FACTOR * rows_per_file for name in RELATE_INDEXES})

@@ -30,7 +30,7 @@ Candidates are posts sharing a (band, bucket): bands 0..bands-1 hash `rows`
 MinHash values each; one more band holds every non-boilerplate line as its bucket. A
 pair of Jaccard s shares a bucket of a band of `rows` values with probability s^rows,
 and it is a candidate when it shares a line bucket or at least `min_bands` MinHash
-buckets. With 32 x 4 and 2 bands that is 0.998 at s = 0.7, 0.93 at 0.6 and 0.02 at
+buckets. With 32 x 4 and 2 bands that is 0.998 at s = 0.7, 0.93 at 0.6 and 0.03 at
 0.3: true pairs are nearly always proposed and dissimilar ones seldom. One band (0.23
 at s = 0.3) made 99% of the candidates in a big archive pairs that never verify: a
 new post against 500,000 stored ones had 70 of them, and each meant reading and

@@ -8,10 +8,10 @@ them to disk, then swaps the link in one rename. A reader globbing
 run killed at any point leaves the previous snapshot in place. Older snapshots are
 kept a while for readers that are still in the middle of one.
 
-A table that gains a small file every run is compacted as a log-structured store is:
-files of one size tier (rows in [4^k, 4^(k+1))) are merged four at a time, so a table
-keeps a few files per tier, not one per run, and a row is rewritten once per tier.
-Lookups pay per file (its footer, its schedule), and daily runs add hundreds a year.
+A table that gains a small file every run is compacted as a log-structured store is
+(Store._compact): it keeps its full files and a few small ones, not one per run, and a
+row is rewritten a few times in all. Lookups pay per file and per row group, and daily
+runs add hundreds of files a year.
 
 One writer at a time: an exclusive `flock` on the store's lock file, which the kernel
 releases when the process ends, however it ends.
@@ -33,8 +33,6 @@ from tgcorpus.failpoints import failpoint
 SNAPSHOTS_KEPT = 3
 # How long a replaced snapshot stays for the readers in it (a long query, a pinned path).
 SNAPSHOT_GRACE_SECONDS = 15 * 60
-# Small files of one size tier merged at a time (Store._compact).
-MERGE_FAN_IN = 4
 # Rows per row group, at most: a filtered scan pays about 3 ms per row group it checks
 # (a lookup in a 500k-post near-duplicate index: 1.18 s in 100k-row groups, 0.53 s in
 # 1M-row ones), and a group of index rows is 50 MB decoded.
@@ -252,34 +250,38 @@ class Store:
 
     @staticmethod
     def _compact(folder: Path, run_id: str, rows_per_file: int) -> None:
-        """Merge MERGE_FAN_IN consecutive files (in name order, which is run order, so the
-        table's row order stays) of one size tier below `rows_per_file` into one, until
-        no such run of files is left. The merged file takes its first file's name and
-        this run's id: a name never holds other rows than it did."""
+        """Merge the table's small files (fewer rows than `rows_per_file`) as a
+        log-structured store does, until each is bigger than all the small files after
+        it together. Only neighbours in name order (run order) merge, so the table's
+        row order stays; a merge is written in files of `rows_per_file` rows, named after
+        its first file and this run (a name never holds other rows than it did). Then a
+        table holds its full files and a few small ones whose sizes at least double from
+        newest to oldest, and a row is rewritten about once per doubling, whatever the
+        sizes of the runs. A merge Polars cannot read as one (files of a table written
+        with different types) is left undone: compaction only saves lookups time."""
         rows = {path: _rows(path) for path in folder.glob("*.parquet")}
-
-        def tier(path: Path) -> int | None:
-            count = rows[path]
-            return (count.bit_length() - 1) // 2 if 0 < count < rows_per_file else None  # floor(log4)
-
-        while True:
-            files = sorted(rows)
-            tiers = [tier(path) for path in files]
-            start = next((i for i in range(len(files) - MERGE_FAN_IN + 1)
-                          if tiers[i] is not None and len(set(tiers[i:i + MERGE_FAN_IN])) == 1), None)
-            if start is None:
+        row_group_size = min(rows_per_file, MAX_ROW_GROUP_ROWS)
+        while merged := _to_merge(rows, rows_per_file):
+            total = sum(rows[path] for path in merged)
+            base = f"{merged[0].stem.split('~')[0]}~{run_id}"
+            staged = [folder / f"{base}-{number:05d}.merging" for number in range(-(-total // rows_per_file))]
+            try:
+                for number, path in enumerate(staged):
+                    pl.scan_parquet(merged).slice(number * rows_per_file, rows_per_file).sink_parquet(
+                        path, compression="zstd", statistics=True, row_group_size=row_group_size)
+            except pl.exceptions.PolarsError:
+                for path in staged:
+                    path.unlink(missing_ok=True)
                 return
-            merged = files[start:start + MERGE_FAN_IN]
-            target = folder / f"{merged[0].stem.split('~')[0]}~{run_id}.parquet"
-            staged = target.with_suffix(".merging")
-            pl.scan_parquet(merged).sink_parquet(staged, compression="zstd", statistics=True,
-                                                 row_group_size=min(rows_per_file, MAX_ROW_GROUP_ROWS))
             for path in merged:
                 path.unlink()
-            rows[target] = sum(rows.pop(path) for path in merged)
-            staged.rename(target)
-            fsync_path(target)
-            failpoint("mid-write")
+                del rows[path]
+            for path in staged:
+                target = path.with_suffix(".parquet")
+                path.rename(target)
+                fsync_path(target)
+                rows[target] = _rows(target)
+                failpoint("mid-write")
 
     @staticmethod
     def _sequence(snapshot: Path | None) -> int:
@@ -339,6 +341,23 @@ def _with_columns(path: Path, columns: dict[str, pl.DataType]) -> pl.DataFrame:
         pl.lit([] if isinstance(dtype, pl.List) else None, dtype).alias(name)
         for name, dtype in columns.items() if name not in frame.columns
     ).select(list(columns))
+
+
+def _to_merge(rows: dict[Path, int], rows_per_file: int) -> list[Path]:
+    """The first run of neighbouring small files (in name order) whose first file holds
+    no more rows than the rest together, or none."""
+    segment: list[Path] = []
+    for path in [*sorted(rows), None]:
+        if path is not None and 0 < rows[path] < rows_per_file:
+            segment.append(path)
+            continue
+        after = sum(rows[small] for small in segment)
+        for start, small in enumerate(segment[:-1]):
+            after -= rows[small]
+            if rows[small] <= after:
+                return segment[start:]
+        segment = []
+    return []
 
 
 def _rows(path: Path) -> int:
