@@ -24,7 +24,7 @@ partner: a later post in that language is not linked to it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable
 
 import numpy as np
@@ -86,6 +86,8 @@ class Archive:
     channel_lines: pl.LazyFrame | None = None
     channel_tails: pl.LazyFrame | None = None
     relations: pl.LazyFrame | None = None
+    # Stored posts read already (COLUMNS and cluster_id): read_posts serves them.
+    held: pl.DataFrame | None = None
 
     @staticmethod
     def of_posts(known: pl.DataFrame | None, params: RelateParams = RelateParams()) -> "Archive":
@@ -106,10 +108,22 @@ class Archive:
         return 0 if last is None else last + 1
 
     def read_posts(self, post_ids: pl.Series, columns: list[str]) -> pl.DataFrame:
+        """Those stored posts' `columns`: from the posts held, or a scan."""
+        ids = post_ids.implode()
+        if self.held is not None and post_ids.is_in(self.held["post_id"].implode()).all():
+            return self.held.filter(pl.col("post_id").is_in(ids)).select(columns)
+        return self.scan_posts(post_ids, columns)
+
+    def scan_posts(self, post_ids: pl.Series, columns: list[str]) -> pl.DataFrame:
         """Those stored posts' `columns`: a scan filtered by post_id."""
         if self.posts is None:
             return pl.DataFrame(schema={c: pl.Utf8 for c in columns})
         return self.posts.filter(pl.col("post_id").is_in(post_ids.implode())).select(columns).collect()
+
+    def holding(self, post_ids: pl.Series) -> "Archive":
+        """This archive with those stored posts read, in one scan (a scan decodes the
+        whole post_id column, so the stages after it read them from memory)."""
+        return replace(self, held=self.scan_posts(post_ids.unique(), [*COLUMNS, "cluster_id"]))
 
     def line_rows(self, places: pl.DataFrame) -> LineRows:
         """The line index's rows of the lines in `places` (line_places with channel)."""
@@ -226,6 +240,11 @@ class Sketched:
     def first_new(self) -> int:
         return int(self.new_posts["first_seen"].min())
 
+    def stored_in(self, candidates: "Candidates") -> pl.Series:
+        """The post_ids of the stored posts in a candidate pair with a new post, sorted."""
+        numbers = candidates.with_new_post(self.first_new).filter(pl.col("a") < self.first_new).select(post="a")
+        return self.members.join(numbers.unique(), on="post", how="semi")["post_id"].unique().sort()
+
 
 @dataclass(frozen=True)
 class Candidates:
@@ -307,8 +326,7 @@ def verify_near(sketched: Sketched, candidates: Candidates, archive: Archive, pa
     that one."""
     first_new = sketched.first_new
     pairs = candidates.with_new_post(first_new)
-    stored_numbers = pairs.filter(pl.col("a") < first_new).select(post="a").unique()
-    stored_ids = sketched.members.join(stored_numbers, on="post", how="semi")["post_id"].unique().sort()
+    stored_ids = sketched.stored_in(candidates)
     seen = sketched.members.select("post_id", first_seen=pl.col("post").cast(pl.Int64)).unique("post_id")
     stored = (archive.read_posts(stored_ids, ["post_id", "channel", "text", "cluster_id"])
               .join(seen, on="post_id").sort("first_seen"))
@@ -330,7 +348,10 @@ def verify_near(sketched: Sketched, candidates: Candidates, archive: Archive, pa
         .select(a="local_a", b="local_b").sort("a", "b")
     )
     near = verified_pairs(posts, flags, sketches, local_pairs, params.near)
-    found = archive.seen_of(stored["cluster_id"].unique())
+    # Roots among the posts read have their place already; the others are looked up.
+    root_ids = stored["cluster_id"].unique()
+    read_roots = seen.filter(pl.col("post_id").is_in(root_ids.implode()))
+    found = pl.concat([read_roots, archive.seen_of(root_ids.filter(~root_ids.is_in(read_roots["post_id"].implode())))])
     # A root without index rows (all its lines boilerplate when the index was built)
     # is placed at its earliest cluster member read here.
     roots = pl.concat([found, stored.join(found, left_on="cluster_id", right_on="post_id", how="anti")
@@ -349,7 +370,7 @@ def link_translations_of(sketched: Sketched, archive: Archive, params: RelatePar
     partners can be (TranslationParams.window posts of a channel apart)."""
     new = sketched.new_posts
     tails = archive.tails()
-    touched = tails.join(new.select("channel").unique(), on="channel", how="semi", nulls_equal=True)
+    touched = tails_of_channels(tails, new)
     stored = (archive.read_posts(touched["post_id"], COLUMNS)
               .join(touched.select("post_id", first_seen="seen"), on="post_id"))
     partners = archive.translation_partners(stored["post_id"])
@@ -362,6 +383,11 @@ def link_translations_of(sketched: Sketched, archive: Archive, params: RelatePar
     return translations, channel_tails(sighted, params.translation.window)
 
 
+def tails_of_channels(tails: pl.DataFrame, new_posts: pl.DataFrame) -> pl.DataFrame:
+    """The channel tails (TAIL_COLUMNS) of the new posts' channels."""
+    return tails.join(new_posts.select("channel").unique(), on="channel", how="semi", nulls_equal=True)
+
+
 def relate_posts(new_posts: pl.DataFrame, archive: Archive = Archive(), params: RelateParams = RelateParams(),
                  map_groups: Callable[[Callable, Iterable], Iterable] = map) -> Related:
     """The run's new posts (COLUMNS, in sighting order) related to each other and to the
@@ -371,7 +397,11 @@ def relate_posts(new_posts: pl.DataFrame, archive: Archive = Archive(), params: 
                        pl.DataFrame(schema=NO_FLAGS), pl.DataFrame(schema=NO_RELATIONS), pl.DataFrame(schema=NO_MERGES),
                        Indexes(pl.DataFrame(schema=INDEX_COLUMNS), LineRows.of(places_of(new_posts.head(0))), None))
     sketched = sketch_new(new_posts, archive, params)
-    near = verify_near(sketched, find_candidates(sketched, params, map_groups), archive, params)
+    candidates = find_candidates(sketched, params, map_groups)
+    # The stored posts that verifying and linking read, in one scan of `posts`.
+    archive = archive.holding(pl.concat([sketched.stored_in(candidates),
+                                         tails_of_channels(archive.tails(), sketched.new_posts)["post_id"]]))
+    near = verify_near(sketched, candidates, archive, params)
     translations, tails = link_translations_of(sketched, archive, params)
     posts = sketched.new_posts.drop("first_seen").join(near.clusters, on="post_id", how="left", maintain_order="left")
     relations = pl.concat([near.relations.select(RELATION_COLUMNS), translations.select(RELATION_COLUMNS)])
