@@ -25,8 +25,10 @@ run of one new generated post (up_to_date), so a measured run never includes bui
 them or a one-time compaction.
 
 --million adds an archive of 1,000,000 occurrences: ten runs of 100,000, each into the
-archive the runs before it made; expect about an hour on two cores with the current
-version, whose every run re-reads the whole archive.
+archive the runs before it made; expect one to two hours on two cores (a run of
+100,000 occurrences into 900,000 took 353 s and 5.75 GiB). A build cut short resumes
+after its last whole run. The 500,000 archive can be a hard-linked copy of the first
+five runs of the 1M one (`cp -al`): both are that layout.
 """
 from __future__ import annotations
 

@@ -304,7 +304,8 @@ def candidate_pairs(buckets: pl.DataFrame, params: NearDupParams) -> pl.DataFram
         """Each post with the member of its bucket `back` places before it, as a * 2^32 + b
         (one integer column groups in half the memory of two)."""
         same_bucket = (pl.col("band") == pl.col("band").shift(back)) & (pl.col("bucket") == pl.col("bucket").shift(back))
-        return members.select(pair=post.shift(back) * PAIR_SHIFT + post, votes=votes, same=same_bucket).filter("same")
+        return (members.select(pair=post.shift(back) * PAIR_SHIFT + post, votes=votes, same=same_bucket)
+                .filter("same").drop("same"))
 
     pairs = pl.concat([earlier(back) for back in range(1, params.bucket_neighbours + 1)]).group_by("pair").agg(
         pl.col("votes").sum())
