@@ -1,7 +1,9 @@
+import atexit
 import json
 import os
 import subprocess
 import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -19,12 +21,48 @@ def expected() -> dict:
     return json.loads((ROOT / "tests" / "fixtures" / "seeds_expected.json").read_text())
 
 
-def tgcorpus(*args: str, cwd: Path = ROOT, timeout: int = 300) -> subprocess.CompletedProcess:
-    """The installed `tgcorpus` command, as a user runs it."""
+def tgcorpus(*args: str, cwd: Path = ROOT, timeout: int = 300, own_server: bool = False) -> subprocess.CompletedProcess:
+    """The installed `tgcorpus` command, as a user runs it: with PREFECT_API_URL set to
+    the session's Prefect server (a user's `prefect server start`), or, `own_server`, as
+    a user without one runs it (the command starts and stops a server of its own, which
+    takes 8-15 s of every run)."""
     command = Path(sys.executable).with_name("tgcorpus")
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    if not own_server:
+        env |= shared_api()
     return subprocess.run([str(command), *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+_SHARED_API: dict[str, str] = {}
+
+
+def shared_api() -> dict[str, str]:
+    """PREFECT_API_URL and PREFECT_API_AUTH_STRING of one Prefect server for the CLI runs
+    of this test process, started at first use: the project's server (tgcorpus/api_server.py:
+    127.0.0.1, a credential), which ends with this process."""
+    if not _SHARED_API:
+        import secrets
+        import tempfile
+
+        from tgcorpus.api_server import healthy, free_port
+
+        port, auth = free_port(), f"tests:{secrets.token_urlsafe(16)}"
+        url = f"http://127.0.0.1:{port}/api"
+        env = {**os.environ, "PREFECT_SERVER_API_HOST": "127.0.0.1", "PREFECT_SERVER_API_PORT": str(port),
+               "PREFECT__SERVER_FINAL": "1", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT_SERVER_UI_ENABLED": "false",
+               "PREFECT_SERVER_API_AUTH_STRING": auth,
+               "PREFECT_HOME": tempfile.mkdtemp(prefix="tgcorpus-tests-prefect-")}
+        server = subprocess.Popen([sys.executable, "-m", "tgcorpus.api_server", str(os.getpid()), str(port)],
+                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 120
+        while not healthy(url):
+            assert server.poll() is None and time.monotonic() < deadline, "the tests' Prefect server did not start"
+            time.sleep(0.1)
+        atexit.register(server.terminate)
+        _SHARED_API.update(PREFECT_API_URL=url, PREFECT_API_AUTH_STRING=auth)
+    return dict(_SHARED_API)
 
 
 def utc(*parts: int) -> datetime:
