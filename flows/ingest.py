@@ -16,7 +16,7 @@ would pickle a frame to hash it, and a distributed run must not ship frames arou
 
 A run is incremental: a file whose content was ingested before is skipped, a post
 already in the dataset is not written again (its new sighting still is), and all of a
-run's rows are committed in one snapshot (see tgcorpus/store.py).
+run's rows are committed in one snapshot (see storage/store.py).
 """
 
 import os
@@ -52,7 +52,6 @@ from tasks.read_telegram_export import OUTPUT_SCHEMA as EXPORT_COLUMNS
 from tasks.read_telegram_export import read_telegram_export
 from tasks.read_web_page import read_web_page
 from tasks.read_desktop_export import read_desktop_export
-from tasks.malformed import ReadLimits
 from tasks.relate_posts import COLUMNS as RELATED_COLUMNS
 from tasks.relate_posts import Archive, Indexes, RelateParams, build_indexes, relate_posts
 from tasks.split_paragraphs import split_paragraphs
@@ -62,9 +61,9 @@ from tasks.track_messages import (
     IDENTITY, SIGHTING_COLUMNS, SIGHTING_ORDER, channel_rows, edit_pairs, identity_channels, identity_key,
     identity_rows, message_rows, own_messages, post_fields, updated_identities,
 )
-from tgcorpus.config import Config
-from tgcorpus.failpoints import failpoint
-from tgcorpus.store import Store, StoreError
+from flows.config import Config
+from storage.failpoints import failpoint
+from storage.store import Store, StoreError
 
 UTC = pl.Datetime("us", "UTC")
 STRUCTURED_READERS = {
@@ -186,7 +185,7 @@ def read_one(source: Source, snapshot: Path | None,
     try:
         options = {"export_tz": config.export_tz} if file_format in ("desktop_html", "telegram_json") else {}
         occurrences, counts = STRUCTURED_READERS[file_format](
-            source.path, source.name, limits=ReadLimits.of(config), **options
+            source.path, source.name, limits=config.limits, **options
         )
     except NotADump as err:
         result.status, result.error = "rejected", str(err)

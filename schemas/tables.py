@@ -9,7 +9,6 @@ from __future__ import annotations
 import polars as pl
 import pandera.polars as pa
 
-from tasks.split_posts import REJECT_REASONS, ROLES
 
 UTC = pl.Datetime("us", "UTC")
 REACTIONS = pl.List(pl.Struct({"emoji": pl.Utf8, "count": pl.Int64}))
@@ -17,6 +16,14 @@ LANG_CODE = r"^(?:[a-z]{2}|und)$"
 SHA256 = r"^[0-9a-f]{64}$"
 POST_ID = r"^[0-9a-f]{32}$"
 LIST = pl.List(pl.Utf8)
+# What the splitter makes of a capture's lines (tasks/split_posts.py). uncopied: body
+# lines whose second copy the end of the capture cut off.
+ROLES = ["header", "media", "view", "title", "copy_a", "copy_b", "uncopied", "footer", "blank"]
+REJECT_REASONS = {
+    "blank": "blank line between posts",
+    "orphan_footer": "reaction/views/time line with no post before it",
+    "no_text": "post header or media placeholder with no text after it (media-only post)",
+}
 # The one vocabulary of media kinds, whatever the format (named as Telegram Desktop's
 # JSON export names them); "unknown" is media whose kind the source does not show.
 MEDIA_TYPES = ["photo", "video_file", "video_message", "voice_message", "audio_file", "animation", "sticker",

@@ -1,7 +1,7 @@
 """Export: validate a run's new rows against the schemas, then commit them together.
 
 Nothing is written unless every table is valid; the commit itself is one atomic
-snapshot swap (tgcorpus/store.py).
+snapshot swap (storage/store.py).
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 
 from schemas.tables import INDEXES, PUBLISHED, RELATE_INDEXES, dtypes, validate
-from tgcorpus.store import Store
+from storage.store import Store
 
 # A relate index row is a few integers and an id, and those indexes are only appended
 # to: their files hold this many times a table file's rows, so a lookup opens a few

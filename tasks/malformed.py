@@ -1,7 +1,7 @@
 """What makes a structured file, or one of its messages, unreadable: shared by the
 three structured readers (JSON export, Desktop HTML export, saved t.me/s page).
 
-A file over an input limit (`ReadLimits`, settings in `Config`) is rejected whole, with
+A file over an input limit (`ReadLimits`, `Config.limits`) is rejected whole, with
 the setting named, before any costly work. A message that is malformed is rejected
 on its own: a reader gives each message a `problem` (found while building its row, by
 raising `Malformed`) and `sort_out` adds the checks made column-wise in Polars, then
@@ -29,15 +29,18 @@ SHOWN_CHARS = 60  # of a bad value, in a reason
 
 @dataclass(frozen=True)
 class ReadLimits:
-    """The input limits of the structured readers (see Config for why each exists)."""
+    """The input limits of the structured readers (exports, saved pages): far above
+    anything real, so that one hostile file cannot exhaust the machine; a file over one
+    is rejected, naming it (Config.limits)."""
 
-    max_json_depth: int
-    max_message_chars: int
-    max_html_depth: int
-
-    @classmethod
-    def of(cls, config) -> ReadLimits:
-        return cls(config.max_json_depth, config.max_message_chars, config.max_html_depth)
+    # JSON nesting: real exports nest 10 deep; each level costs the parser memory.
+    max_json_depth: int = 64
+    # One message's visible text, in characters: Telegram allows 4,096 (the longest in
+    # the real exports: 4,072); a message over it is rejected on its own.
+    max_message_chars: int = 100_000
+    # HTML nesting: real pages nest 15 deep; the parser's time grows with its square.
+    # The readers walk a message's elements recursively: keep it well under 900.
+    max_html_depth: int = 256
 
 
 class Malformed(ValueError):

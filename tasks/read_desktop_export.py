@@ -41,7 +41,7 @@ from tasks.malformed import (
     CHECK_COLUMNS, Malformed, ReadLimits, check_html_depth, checked_count, integer_text, reactions_problem, sort_out,
 )
 from tasks.read_source import NotADump
-from tasks.read_telegram_export import DEFAULT_LIMITS, RAW_SCHEMA, check_time_zone, local_to_utc, posts_frame
+from tasks.read_telegram_export import RAW_SCHEMA, check_time_zone, local_to_utc, posts_frame
 
 # Media the writer draws with its own markup (a thumbnail of a downloaded file, a poll).
 MEDIA_MARKUP = (
@@ -257,7 +257,7 @@ def _parse(path: Path, max_depth: int) -> LexborHTMLParser:
 
 
 def read_desktop_export(path: Path, source_name: str, export_tz: str | None = None,
-                        limits: ReadLimits = DEFAULT_LIMITS) -> tuple[pl.DataFrame, dict]:
+                        limits: ReadLimits = ReadLimits()) -> tuple[pl.DataFrame, dict]:
     """One Desktop export page → (one row per message, in page order; counts).
 
     Counts: messages (div.message.default blocks), service (service messages; date

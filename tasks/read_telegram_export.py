@@ -30,7 +30,6 @@ from tasks.malformed import (
     shown, sort_out,
 )
 from tasks.read_source import NotADump
-from tgcorpus.config import Config
 
 CHANNEL_TYPES = frozenset({"public_channel", "private_channel"})
 CHAT_PATHS = ((), ("chats", "list", "item"), ("left_chats", "list", "item"))
@@ -587,11 +586,8 @@ def _from_local_times(raw: pl.DataFrame, export_tz: str | None, warnings: list[s
     ).drop(*LOCAL_TIMES)
 
 
-DEFAULT_LIMITS = ReadLimits.of(Config())
-
-
 def read_telegram_export(path: Path, source_name: str, export_tz: str | None = None,
-                         limits: ReadLimits = DEFAULT_LIMITS) -> tuple[pl.DataFrame, dict]:
+                         limits: ReadLimits = ReadLimits()) -> tuple[pl.DataFrame, dict]:
     """A result.json → (one row per message of the chats read, in file order; counts).
 
     Counts: chats (chats read), skipped_chats (an account export's non-channel chats),

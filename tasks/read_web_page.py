@@ -22,7 +22,7 @@ from tasks.malformed import (
     reactions_problem, sort_out,
 )
 from tasks.read_source import NotADump
-from tasks.read_telegram_export import DEFAULT_LIMITS, RAW_SCHEMA, posts_frame
+from tasks.read_telegram_export import RAW_SCHEMA, posts_frame
 
 POST = ".tgme_widget_message[data-post]"
 REPLY_LINK = re.compile(r"t\.me/(?:s/)?[^/?#]+/(\d+)")
@@ -141,7 +141,7 @@ def _reply_to(block: LexborNode) -> int | None:
     return integer_text(found.group(1), "reply target") if found else None
 
 
-def read_web_page(path: Path, source_name: str, limits: ReadLimits = DEFAULT_LIMITS) -> tuple[pl.DataFrame, dict]:
+def read_web_page(path: Path, source_name: str, limits: ReadLimits = ReadLimits()) -> tuple[pl.DataFrame, dict]:
     """A saved t.me/s page → (one row per message, in page order; counts).
 
     Counts: messages (blocks), service, empty (no text), edited, posts, rejected (one

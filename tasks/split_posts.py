@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from schemas.tables import REJECT_REASONS, ROLES
+
 PLACEHOLDERS = (
     "Media is too big",
     "This media is not supported in your browser",
@@ -54,14 +56,7 @@ PREFIX_ROLES = {HEADER: "header", PLACEHOLDER: "media", VIEW: "view"}
 # A planned body with no second copy: none at all, or one cut off by the end of the file.
 TITLE_ONLY, UNCOPIED = -1, -2
 
-# uncopied: body lines whose second copy the end of the capture cut off.
-ROLES = ["header", "media", "view", "title", "copy_a", "copy_b", "uncopied", "footer", "blank"]
 BODY_ROLES = ["copy_a", "copy_b", "uncopied"]
-REJECT_REASONS = {
-    "blank": "blank line between posts",
-    "orphan_footer": "reaction/views/time line with no post before it",
-    "no_text": "post header or media placeholder with no text after it (media-only post)",
-}
 
 
 def classify_lines(lines: pl.DataFrame) -> pl.DataFrame:

@@ -83,7 +83,7 @@ def validate_with_first_row_changed(source: Path, out: Path, table: str, **value
     its first row's columns set to `values`."""
     import shutil
 
-    from tgcorpus.store import Store
+    from storage.store import Store
 
     shutil.copytree(Store(source).current(), out)
     frame = read_table(out, table)

@@ -16,7 +16,7 @@ import duckdb
 import polars as pl
 
 from conftest import ROOT
-from tgcorpus.store import SNAPSHOT_GRACE_SECONDS, SNAPSHOTS_KEPT, Store
+from storage.store import SNAPSHOT_GRACE_SECONDS, SNAPSHOTS_KEPT, Store
 
 COMMITS = 30
 WRITER = f"""
@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 import polars as pl
 sys.path.insert(0, {str(ROOT)!r})
-from tgcorpus.store import Store
+from storage.store import Store
 
 store = Store(Path(sys.argv[1]))
 with store.writer():

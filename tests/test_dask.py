@@ -209,8 +209,8 @@ def test_what_the_tasks_send_to_workers_pickles_small(tmp_path):
 
     from flows.ingest import Batch, SourceResult, parse, tag
     from tasks.discover_sources import Source
-    from tgcorpus.config import Config
-    from tgcorpus.store import Store
+    from flows.config import Config
+    from storage.store import Store
 
     work = tmp_path / "work"
     result = SourceResult(Source(tmp_path / "in" / "a.txt", "in/a.txt", "in"), sha256="ab" * 32, bytes=10,

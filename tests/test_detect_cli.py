@@ -5,7 +5,7 @@ from pathlib import Path
 
 from conftest import ROOT
 from tasks.tag_language import LanguageTagger
-from tgcorpus.config import Config
+from flows.config import Config
 
 SENTENCES = ROOT / "tests" / "fixtures" / "langid" / "sentences"
 

@@ -24,7 +24,7 @@ import pytest
 
 from conftest import read_table
 from hostile.make_corpus import FIRST_RUN_FOLDERS, capture, templated, write, write_corpus
-from tgcorpus.store import Store
+from storage.store import Store
 
 MEMORY_BUDGET = 2 << 30
 SECONDS_BUDGET = 180

@@ -16,7 +16,7 @@ import pytest
 
 from conftest import ROOT, SEEDS, TABLES, read_table, tgcorpus, validate_with_first_row_changed
 from schemas.tables import INDEXES, NEAR_DUP_INDEX
-from tgcorpus.store import Store
+from storage.store import Store
 from tgcorpus.synth import synthesize
 
 # is_boilerplate counts a line across the dataset as it stands when the paragraph is
@@ -267,7 +267,7 @@ def channel_export(path: Path, messages: dict[int, str]) -> Path:
 
 def test_a_post_bridging_two_stored_clusters_merges_them_as_one_run_would(prefect_api, tmp_path):
     from flows.ingest import ingest as ingest_flow
-    from tgcorpus.config import Config
+    from flows.config import Config
 
     # a and b share no line; the third post has three of a's four lines and three of b's
     lines = [f"Line {n} of the statement on topic {word} with its own words {word}{n} here"

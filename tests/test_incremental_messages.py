@@ -12,7 +12,7 @@ from flows import ingest as flow
 from schemas.tables import IDENTITY_INDEX, SHARED_INDEX
 from test_messages import CAPTURE, EARLY, EVERYTHING, LATE, PAGE, canonical, run, sightings
 from tasks.track_messages import channel_keys, identity_channels, identity_rows, own_messages, updated_identities
-from tgcorpus.store import Store
+from storage.store import Store
 from tgcorpus.synth import synthesize
 
 SPLITS = {

@@ -14,7 +14,7 @@ import pytest
 from conftest import SEEDS, read_table, tgcorpus
 from tasks.batch_sources import batch_sources
 from tasks.discover_sources import discover_sources
-from tgcorpus.store import Store
+from storage.store import Store
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from conftest import SEEDS, read_table, tgcorpus
-from tgcorpus.store import Store
+from storage.store import Store
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from tasks.read_desktop_export import read_desktop_export
 from tasks.read_source import NotADump
 from tasks.read_telegram_export import read_telegram_export
 from tasks.read_web_page import read_web_page
-from tgcorpus.store import Store
+from storage.store import Store
 
 FORMATS = Path(__file__).parent / "fixtures" / "formats"
 DESKTOP = Path(__file__).parent / "fixtures" / "desktop_export"

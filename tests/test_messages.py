@@ -16,7 +16,7 @@ import pytest
 from conftest import ROOT, read_table, tgcorpus, utc
 from flows.ingest import ingest
 from tasks.track_messages import SIGHTING_COLUMNS, channel_keys, edit_pairs, message_rows, with_channel_keys
-from tgcorpus.config import Config
+from flows.config import Config
 
 FIXTURES = ROOT / "tests" / "fixtures" / "channel"
 EARLY, LATE = FIXTURES / "export_2025-02" / "result.json", FIXTURES / "export_2025-05" / "result.json"
@@ -213,7 +213,7 @@ def test_a_dataset_of_the_previous_version_gets_the_new_columns(prefect_api, tmp
     import duckdb
     import pyarrow.parquet as pq
 
-    from tgcorpus.store import Store
+    from storage.store import Store
 
     out = tmp_path / "corpus"
     run(out, CAPTURE)

@@ -5,7 +5,7 @@ import pytest
 from conftest import SEEDS, read_table
 from schemas.tables import TableInvalid, validate
 from tasks.export_tables import publish_tables
-from tgcorpus.store import Store
+from storage.store import Store
 from tasks.read_source import lines_frame, read_source
 from tasks.split_posts import split_posts
 

@@ -12,7 +12,7 @@ import psutil
 import pytest
 
 from conftest import ROOT, SEEDS, listening_ports, live, port_refused, read_table, tgcorpus
-from tgcorpus.store import Store
+from storage.store import Store
 
 BIN = Path(sys.executable).parent
 POINT = "after-read"  # in a task thread: the flow's main thread is waiting for it

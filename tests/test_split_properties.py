@@ -10,7 +10,7 @@ from schemas.tables import validate
 from tasks.collapse_copies import collapse_copies
 from tasks.read_source import decode_dump, lines_frame, read_source
 from tasks.split_posts import PLACEHOLDERS, split_posts
-from tgcorpus.config import Config
+from flows.config import Config
 
 FIXTURES = Path(__file__).parent / "fixtures" / "split"
 

@@ -2,7 +2,7 @@
 size tier, merged in run order, and never gives a file name other rows."""
 import polars as pl
 
-from tgcorpus.store import Store
+from storage.store import Store
 
 
 def test_one_row_runs_merge_like_a_binary_counter_and_keep_row_order(tmp_path):

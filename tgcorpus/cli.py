@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NoReturn
 
-from tgcorpus.config import Config
+from flows.config import Config
 
 # Prefect reads these at import; set before anything imports it. The embedded API can
 # take long to start on a busy machine, and nothing here may phone home.
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     if args.dask_local is not None and args.dask_local < 1:
         raise UsageError("--dask-local needs at least 1 worker")
     from tasks.discover_sources import InputError, discover_sources, printable
-    from tgcorpus.store import Store, StoreError
+    from storage.store import Store, StoreError
 
     if not 0 < args.batch_mb < float("inf"):  # nan and inf too
         raise UsageError("--batch-mb must be a number more than 0")
@@ -108,7 +108,7 @@ def _run_here(config: Config) -> dict:
     signal is handled at once (by _end_at_once; in the main thread, Prefect would take
     SIGTERM and wait for the task threads before giving it back)."""
     from tgcorpus.api_server import prefect_server
-    from tgcorpus.store import Store
+    from storage.store import Store
 
     log = Store(config.out).home / "prefect-server.log"
     try:
@@ -135,7 +135,7 @@ def _run_on_dask(config, args: argparse.Namespace):
     """The flow with its tasks on Dask (see tgcorpus/cluster.py); a Prefect server is
     PREFECT_API_URL's or a local one, started and stopped here."""
     from tgcorpus.cluster import ClusterError, dask_run
-    from tgcorpus.store import Store
+    from storage.store import Store
 
     log = Store(config.out).home / "prefect-server.log"
     worker_env = {name: os.environ[name] for name in PREFECT_DEFAULTS}
@@ -185,7 +185,7 @@ def format_summary(s: dict, seconds: float) -> str:
 
 def serve(args: argparse.Namespace) -> int:
     from tgcorpus.serve import SecretError, serve_inbox
-    from tgcorpus.store import Store, StoreError
+    from storage.store import Store, StoreError
 
     if not Path(args.inbox).is_dir():
         raise UsageError(f"--inbox {args.inbox} is not a folder")
@@ -352,7 +352,7 @@ def _end_at_once(signum: int, frame) -> NoReturn:
     """SIGINT (Ctrl-C) and SIGTERM end a command at once, with one line and 128 + the
     signal's number. Nothing is left half done: the kernel releases the dataset lock,
     the Prefect server child dies with this process (tgcorpus/api_server.py), a run's
-    uncommitted work stays invisible (tgcorpus/store.py) and its work folder is cleared
+    uncommitted work stays invisible (storage/store.py) and its work folder is cleared
     by the next run. Unwinding instead would wait for busy task threads, which no
     signal can interrupt. (`serve` and Dask runs stop in their own way: see there.)"""
     name = "" if signum == signal.SIGINT else f" ({signal.Signals(signum).name})"

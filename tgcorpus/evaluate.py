@@ -303,7 +303,7 @@ def gold_languages(gold: pl.DataFrame, occurrences: pl.DataFrame, posts: pl.Data
 def evaluate_corpus(folder: Path, gold_path: Path, langid: Path | None = None, config=None) -> dict:
     """Every score `tgcorpus eval` prints, as one JSON-ready dict."""
     from tasks.tag_language import LanguageTagger
-    from tgcorpus.config import Config
+    from flows.config import Config
 
     config = config or Config()
     started = time.perf_counter()

@@ -20,7 +20,7 @@ import threading
 from pathlib import Path
 
 from tgcorpus.api_server import prefect_server
-from tgcorpus.config import Config
+from flows.config import Config
 
 # The deployment's name in the Prefect UI: <flow name>/<this>.
 DEPLOYMENT = "inbox"

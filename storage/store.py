@@ -28,7 +28,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 
-from tgcorpus.failpoints import failpoint
+from storage.failpoints import failpoint
 
 SNAPSHOTS_KEPT = 3
 # How long a replaced snapshot stays for the readers in it (a long query, a pinned path).

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tasks.malformed import ReadLimits
 from tasks.relate_posts import RelateParams
 
 
@@ -27,16 +28,8 @@ class Config:
     batch_bytes: int = 32 << 20
     # ... and at most this many files: a batch holds a little of each of its files.
     batch_files: int = 2_000
-    # Structured files (exports, saved pages): limits far above anything real, so that
-    # one hostile file cannot exhaust the machine; a file over one is rejected, naming it.
-    # JSON nesting: real exports nest 10 deep; each level costs the parser memory.
-    max_json_depth: int = 64
-    # One message's visible text, in characters: Telegram allows 4,096 (the longest in
-    # the real exports: 4,072); a message over it is rejected on its own.
-    max_message_chars: int = 100_000
-    # HTML nesting: real pages nest 15 deep; the parser's time grows with its square.
-    # The readers walk a message's elements recursively: keep it well under 900.
-    max_html_depth: int = 256
+    # Input limits of the structured readers (tasks/malformed.py: ReadLimits).
+    limits: ReadLimits = ReadLimits()
     # Relating posts: boilerplate, near-duplicates (MinHash/LSH), translations, and how
     # many groups of LSH bands the candidate search runs side by side.
     relate: RelateParams = RelateParams()
