@@ -9,10 +9,24 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import settings
+
+# Property tests draw 150 examples; `make check` (--hypothesis-profile=check) a fifth.
+settings.register_profile("full", max_examples=150)
+settings.register_profile("check", max_examples=30)
+settings.load_profile("full")
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = sorted((ROOT / "data" / "raw").glob("*.txt"))
 TABLES = ("posts", "occurrences", "paragraphs", "sources", "rejects", "relations")
+
+
+def pytest_collection_modifyitems(items):
+    """Each test is marked with its tier, the folder it is in: `-m unit`, `-m "not e2e"`."""
+    for item in items:
+        tier = item.path.parent.name
+        if tier in ("unit", "flow", "e2e"):
+            item.add_marker(getattr(pytest.mark, tier))
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +42,7 @@ def tgcorpus(*args: str, cwd: Path = ROOT, timeout: int = 300, own_server: bool 
     takes 8-15 s of every run)."""
     command = Path(sys.executable).with_name("tgcorpus")
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    if not own_server:
+    if args[:1] == ("run",) and not own_server:  # the one command that needs a server
         env |= shared_api()
     return subprocess.run([str(command), *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout, stdin=subprocess.DEVNULL)
@@ -134,3 +148,18 @@ def port_refused(port: int) -> bool:
         return False
     except ConnectionRefusedError:
         return True
+
+
+def session_processes(sid: int) -> list[str]:
+    """Live processes of the session (zombies wait for this container's init to reap them)."""
+    ps = subprocess.run(["ps", "-eo", "sid=,pid=,stat=,args="], capture_output=True, text=True).stdout
+    return [line for line in ps.splitlines() if line.split()[0] == str(sid) and not line.split()[2].startswith("Z")]
+
+
+def wait_for(condition, seconds: float, what: str):
+    """condition()'s first true value within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+    return value

@@ -8,7 +8,6 @@ import os
 import socket
 from pathlib import Path
 
-import polars as pl
 import pytest
 
 from conftest import SEEDS, read_table, tgcorpus

@@ -16,8 +16,8 @@ from tasks.read_telegram_export import read_telegram_export
 from tasks.read_web_page import read_web_page
 from storage.store import Store
 
-FORMATS = Path(__file__).parent / "fixtures" / "formats"
-DESKTOP = Path(__file__).parent / "fixtures" / "desktop_export"
+FORMATS = Path(__file__).parents[1] / "fixtures" / "formats"
+DESKTOP = Path(__file__).parents[1] / "fixtures" / "desktop_export"
 
 
 def message(number: int, **fields) -> dict:

@@ -12,8 +12,8 @@ import pytest
 
 from tasks.tag_language import DEFAULT_LANGUAGES, LanguageTagger, tag_paragraphs, tag_posts
 
-FIXTURES = Path(__file__).parent / "fixtures" / "langid"
-ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "langid"
+ROOT = Path(__file__).resolve().parents[2]
 
 RU_LINE = "Министр иностранных дел провёл переговоры с коллегами и обсудил вопросы безопасности в регионе."
 RU_LINE_2 = "Стороны договорились продолжить консультации на уровне экспертов в ближайшее время."

@@ -21,7 +21,7 @@ from tasks.read_source import NotADump
 from tasks.read_telegram_export import MEDIA_TYPES, OUTPUT_SCHEMA, read_telegram_export
 from tasks.read_web_page import read_web_page
 
-FIXTURES = Path(__file__).parent / "fixtures" / "formats"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "formats"
 
 
 

@@ -7,10 +7,10 @@ import shutil
 import polars as pl
 import pytest
 
+from channel import CAPTURE, EARLY, EVERYTHING, LATE, PAGE, canonical, run, sightings
 from conftest import read_table, tgcorpus, utc, validate_with_first_row_changed
 from flows import ingest as flow
 from schemas.tables import IDENTITY_INDEX, SHARED_INDEX
-from test_messages import CAPTURE, EARLY, EVERYTHING, LATE, PAGE, canonical, run, sightings
 from tasks.track_messages import channel_keys, identity_channels, identity_rows, own_messages, updated_identities
 from storage.store import Store
 from tgcorpus.synth import synthesize
@@ -131,6 +131,7 @@ def test_a_run_reads_only_the_stored_sightings_it_can_change(prefect_api, genera
     assert messages.height == messages_before.height + new["post_id"].n_unique() - repeated["post_id"].n_unique()
 
 
+@pytest.mark.slow
 def test_a_dataset_without_the_identity_index_gets_it_once(prefect_api, one_run, tmp_path, capfd):
     out = tmp_path / "corpus"
     run(out, EARLY, CAPTURE)
@@ -165,6 +166,7 @@ def test_deleting_every_row_of_a_table_keeps_its_schema(tmp_path):
     assert read_table(store.out, "t").rows() == [("a", 1)]
 
 
+@pytest.mark.slow
 def test_rows_of_an_earlier_version_keep_their_identity_when_renamed(prefect_api, tmp_path):
     """Occurrences written before channels had identities count their stored key as
     the name given; once renamed (a page shows the username of the capture's folder,

@@ -23,8 +23,8 @@ from tasks.read_telegram_export import OUTPUT_SCHEMA, read_telegram_export
 from tasks.read_web_page import read_web_page
 from tasks.split_posts import split_posts
 
-FIXTURES = Path(__file__).parent / "fixtures" / "formats"
-RAW = Path(__file__).resolve().parent.parent / "data" / "raw"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "formats"
+RAW = Path(__file__).resolve().parents[2] / "data" / "raw"
 
 
 
@@ -199,6 +199,7 @@ def _python_peak(path: Path) -> tuple[int, dict]:
         tracemalloc.stop()
 
 
+@pytest.mark.slow
 def test_large_export_streams(tmp_path):
     """Python memory stays flat as the file grows: messages are never all in memory.
 

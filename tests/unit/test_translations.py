@@ -10,7 +10,7 @@ from tasks.link_translations import numbers, translation_pairs
 from tgcorpus.evaluate import parse_folder
 from tgcorpus.synth import synthesize
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
 from translation_eval import posts_in_sighting_order, score_translations  # noqa: E402
 
@@ -63,6 +63,7 @@ def test_seed_pairs_are_exactly_the_hand_checked_ones(seeds):
     assert links["kind"].unique().to_list() == ["translation"] and links["score"].is_between(0, 1).all()
 
 
+@pytest.mark.slow
 def test_generated_corpora_against_gold(tmp_path):
     # A 1,500-post corpus holds about 170 pairs: the test pools three corpora.
     reports = []

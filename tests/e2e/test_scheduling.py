@@ -15,26 +15,10 @@ import polars as pl
 import psutil
 import pytest
 
-from conftest import ROOT, SEEDS, listening_ports, live, port_refused
+from conftest import ROOT, SEEDS, listening_ports, live, port_refused, session_processes, wait_for
 from tgcorpus.api_server import healthy
 
 BIN = Path(sys.executable).parent
-
-
-def session_processes(sid: int) -> list[str]:
-    """Live processes of the session (zombies wait for this container's init to reap them)."""
-    ps = subprocess.run(["ps", "-eo", "sid=,pid=,stat=,args="], capture_output=True, text=True).stdout
-    return [line for line in ps.splitlines() if line.split()[0] == str(sid) and not line.split()[2].startswith("Z")]
-
-
-def wait_for(condition, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def drop(capture: Path, inbox: Path) -> None:

@@ -2,7 +2,7 @@
 import ast
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # Each package may import the ones after it, never one before it.
 LAYERS = ["tgcorpus", "flows", "tasks", "storage", "schemas"]
 

@@ -20,8 +20,8 @@ from tasks.read_desktop_export import read_desktop_export
 from tasks.read_source import NotADump
 from tasks.read_telegram_export import MEDIA_TYPES, OUTPUT_SCHEMA
 
-FIXTURES = Path(__file__).parent / "fixtures" / "desktop_export"
-WEB_PAGE = Path(__file__).parent / "fixtures" / "formats" / "mid_russia_page.html"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "desktop_export"
+WEB_PAGE = Path(__file__).parents[1] / "fixtures" / "formats" / "mid_russia_page.html"
 
 
 

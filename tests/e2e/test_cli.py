@@ -5,6 +5,7 @@ import duckdb
 import polars as pl
 import pytest
 
+from channel import EARLY, FIXTURES
 from conftest import ROOT, SEEDS, TABLES, read_table, tgcorpus
 
 NOISE = ("Traceback", "CancelledError", "ERROR", "Exception", "Warning")
@@ -158,3 +159,24 @@ def test_bad_files_are_rejected_and_the_rest_goes_through(tmp_path):
     occurrences = read_table(out, "occurrences")
     spans = sorted(occurrences.select("line_start", "line_end").rows() + rejects.select("line_start", "line_end").rows())
     assert [line for a, b in spans for line in range(a, b + 1)] == list(range(1, n_lines + 1))
+
+
+def test_exit_statuses(tmp_path):
+    empty = tmp_path / "inbox"
+    empty.mkdir()
+    (empty / ".capture.txt.part").write_text("still being copied")
+    out = tmp_path / "corpus"
+    idle = tgcorpus("run", str(empty), "--out", str(out))
+    assert (idle.returncode, idle.stdout.strip(), idle.stderr) == (0, "nothing new (no input files)", "")
+    assert not out.exists()
+    zone = tgcorpus("run", str(empty), "--out", str(out), "--export-tz", "Mars/Olympus")
+    assert zone.returncode == 2
+    assert zone.stderr.strip() == "tgcorpus: --export-tz 'Mars/Olympus' is not a time zone name (such as Europe/Moscow)"
+    stray = tgcorpus("run", str(FIXTURES / "SOURCES.txt"), "--out", str(out))
+    assert stray.returncode == 1, stray.stderr
+    assert "rejected     tests/fixtures/channel/SOURCES.txt: no post structure" in stray.stdout
+    assert read_table(out, "sources")["status"].to_list() == ["rejected"]  # recorded all the same
+    again = tgcorpus("run", str(EARLY), "--out", str(out))
+    assert again.returncode == 0 and "messages     5 in 1 channel in the dataset" in again.stdout
+    rerun = tgcorpus("run", str(EARLY), "--out", str(out))
+    assert rerun.returncode == 0 and rerun.stdout.startswith("nothing new (1 files: 1 unchanged)")

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import tgcorpus
 
-FIXTURES = Path(__file__).parent / "fixtures" / "langid"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "langid"
 LANGUAGES = ("ru", "en", "uk", "be", "bg", "sr", "mk", "kk")
 
 

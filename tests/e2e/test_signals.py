@@ -11,19 +11,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import ROOT, SEEDS, listening_ports, live, port_refused, read_table, tgcorpus
+from conftest import ROOT, SEEDS, listening_ports, live, port_refused, read_table, tgcorpus, wait_for
 from storage.store import Store
 
 BIN = Path(sys.executable).parent
 POINT = "after-read"  # in a task thread: the flow's main thread is waiting for it
-
-
-def wait_for(condition, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-    return value
 
 
 @pytest.fixture(scope="module")

@@ -13,29 +13,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from channel import CAPTURE, EARLY, EVERYTHING, FIXTURES, LATE, PAGE, TABLES, canonical, run, sightings
 from conftest import ROOT, read_table, tgcorpus, utc
-from flows.ingest import ingest
-from tasks.track_messages import SIGHTING_COLUMNS, channel_keys, edit_pairs, message_rows, with_channel_keys
-from flows.config import Config
-
-FIXTURES = ROOT / "tests" / "fixtures" / "channel"
-EARLY, LATE = FIXTURES / "export_2025-02" / "result.json", FIXTURES / "export_2025-05" / "result.json"
-PAGE, CAPTURE = FIXTURES / "saved_page" / "embassy_test.html", FIXTURES / "embassy_test" / "capture_001.txt"
-EVERYTHING = (EARLY, LATE, PAGE, CAPTURE)
-# Columns that name the run, and is_boilerplate (counted over the dataset as it stands).
-VOLATILE = ["run_id", "ingested_at", "is_boilerplate"]
-TABLES = ("messages", "channels", "posts", "occurrences", "paragraphs", "relations")
-
-
-
-def run(out: Path, *inputs: Path, **options) -> dict:
-    return ingest(Config(inputs=tuple(str(p) for p in inputs), out=out, **options))
-
-
-def canonical(out: Path, table: str) -> pl.DataFrame:
-    frame = read_table(out, table).drop(VOLATILE, strict=False)
-    return frame.sort(frame.columns, nulls_last=True)
-
+from tasks.track_messages import channel_keys, edit_pairs, message_rows, with_channel_keys
 
 @pytest.fixture(scope="module")
 def one_run(prefect_api, tmp_path_factory) -> Path:
@@ -185,27 +165,6 @@ def test_plain_text_without_post_structure_is_rejected(prefect_api, tmp_path):
     assert summary["occurrences"] == 2 and read_table(out, "rejects").height == 0
 
 
-def test_exit_statuses(tmp_path):
-    empty = tmp_path / "inbox"
-    empty.mkdir()
-    (empty / ".capture.txt.part").write_text("still being copied")
-    out = tmp_path / "corpus"
-    idle = tgcorpus("run", str(empty), "--out", str(out))
-    assert (idle.returncode, idle.stdout.strip(), idle.stderr) == (0, "nothing new (no input files)", "")
-    assert not out.exists()
-    zone = tgcorpus("run", str(empty), "--out", str(out), "--export-tz", "Mars/Olympus")
-    assert zone.returncode == 2
-    assert zone.stderr.strip() == "tgcorpus: --export-tz 'Mars/Olympus' is not a time zone name (such as Europe/Moscow)"
-    stray = tgcorpus("run", str(FIXTURES / "SOURCES.txt"), "--out", str(out))
-    assert stray.returncode == 1, stray.stderr
-    assert "rejected     tests/fixtures/channel/SOURCES.txt: no post structure" in stray.stdout
-    assert read_table(out, "sources")["status"].to_list() == ["rejected"]  # recorded all the same
-    again = tgcorpus("run", str(EARLY), "--out", str(out))
-    assert again.returncode == 0 and "messages     5 in 1 channel in the dataset" in again.stdout
-    rerun = tgcorpus("run", str(EARLY), "--out", str(out))
-    assert rerun.returncode == 0 and rerun.stdout.startswith("nothing new (1 files: 1 unchanged)")
-
-
 def test_a_dataset_of_the_previous_version_gets_the_new_columns(prefect_api, tmp_path):
     """Files written before messages and channels existed lack the columns added since;
     the next run rewrites them once with those columns (null), so that a reader's glob
@@ -247,17 +206,6 @@ def test_a_dataset_of_the_previous_version_gets_the_new_columns(prefect_api, tmp
 
 
 # --- the plain functions, on hand-made sightings ---------------------------------------
-
-def sightings(*rows: dict) -> pl.DataFrame:
-    """Sightings with every column; what a row does not say is null (reactions: none)."""
-    types = {"channel_numeric_id": pl.Int64, "message_id": pl.Int64, "position": pl.Int64, "views": pl.Int64,
-             "forwarded_from_id": pl.Int64, "reply_to_message_id": pl.Int64, "date": pl.Datetime("us", "UTC"),
-             "edited_at": pl.Datetime("us", "UTC"), "captured_at": pl.Datetime("us", "UTC"),
-             "reactions": pl.List(pl.Struct({"emoji": pl.Utf8, "count": pl.Int64}))}
-    schema = {c: types.get(c, pl.Utf8) for c in [*SIGHTING_COLUMNS, "captured_at"]}
-    full = [{"position": 0, "reactions": [], **row} for row in rows]
-    return pl.DataFrame(full, schema=schema)
-
 
 def keyed(frame: pl.DataFrame) -> pl.DataFrame:
     return with_channel_keys(frame, channel_keys(frame))

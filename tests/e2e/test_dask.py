@@ -14,8 +14,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from conftest import TABLES
-from test_scheduling import session_processes, wait_for
+from conftest import TABLES, session_processes, wait_for
 from tgcorpus.api_server import free_port, healthy
 from tgcorpus.synth import synthesize
 

@@ -19,7 +19,7 @@ from tasks.relate_posts import Archive, RelateParams, relate_posts, sketch_new
 from tasks.split_paragraphs import split_paragraphs
 from tgcorpus.synth import synthesize
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
 from near_dup_eval import evaluate  # noqa: E402
 
@@ -156,6 +156,7 @@ def test_cluster_id_is_the_earliest_post_of_a_chain():
 
 # --- generated corpus --------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_generated_corpus_meets_precision_and_recall(tmp_path):
     """Pooled over three corpora, as the README's figures: one gold pair of seed 2 (a
     line replaced by one five times as long: a fifth of the pair's text shared) is, by
