@@ -18,7 +18,7 @@ run: $(BIN)/.installed
 	$(BIN)/tgcorpus run data/raw --out data/corpus
 
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 check: $(BIN)/.installed
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --hypothesis-profile=check -m "not slow" tests/unit tests/flow
