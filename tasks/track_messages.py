@@ -14,7 +14,7 @@ the tables do not depend on how files were split into runs:
 - `channel_rows`: one row per channel, from its identities' summaries.
 
 A message's row, a post's fields and a channel's row each depend on their own
-sightings only, so a run remakes just those its sightings touch (flows/ingest.py).
+sightings only, so a run remakes just those its sightings touch (flows/sightings.py).
 
 Sightings are ordered by when their source was captured (`captured_at`), then (for
 files captured at the same time) by name, content hash and position; never by run.

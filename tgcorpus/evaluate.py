@@ -271,7 +271,7 @@ def run_steps(folder: Path, names: list[str], config, tagger) -> dict:
     """The ingest flow's steps on text captures, as plain functions on one batch into an
     empty dataset: number of lines, occurrences (with is_duplicate), posts (with lang and
     cluster_id), relations."""
-    from flows.ingest import with_capture_fields  # imports Prefect; runs no flow
+    from flows.sources import with_capture_fields  # imports Prefect; runs no flow
     from tasks.dedupe_exact import mark_duplicates
     from tasks.relate_posts import relate_posts
     from tasks.tag_language import tag_posts

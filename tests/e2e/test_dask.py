@@ -206,7 +206,8 @@ def test_what_the_tasks_send_to_workers_pickles_small(tmp_path):
     paths and small records, never frames."""
     import cloudpickle
 
-    from flows.ingest import Batch, SourceResult, parse, tag
+    from flows.relating import tag
+    from flows.sources import Batch, SourceResult, parse
     from tasks.discover_sources import Source
     from flows.config import Config
     from storage.store import Store

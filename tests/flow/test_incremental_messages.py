@@ -9,7 +9,7 @@ import pytest
 
 from channel import CAPTURE, EARLY, EVERYTHING, LATE, PAGE, canonical, run, sightings
 from conftest import read_table, tgcorpus, utc, validate_with_first_row_changed
-from flows import ingest as flow
+from flows import sightings as sightings_stage
 from schemas.tables import IDENTITY_INDEX, SHARED_INDEX
 from tasks.track_messages import channel_keys, identity_channels, identity_rows, own_messages, updated_identities
 from storage.store import Store
@@ -115,8 +115,8 @@ def test_a_run_reads_only_the_stored_sightings_it_can_change(prefect_api, genera
         read.append(rows)
         return rows
 
-    reading = flow._read_occurrences
-    monkeypatch.setattr(flow, "_read_occurrences", counting)
+    reading = sightings_stage._read_occurrences
+    monkeypatch.setattr(sightings_stage, "_read_occurrences", counting)
     run(out, generated / "dump_0003.txt", again, channel="gen")
     new = read_table(out, "occurrences").filter(pl.col("run_id") == pl.col("run_id").max())
     rows = pl.concat(read)
