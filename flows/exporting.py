@@ -8,12 +8,12 @@ import polars as pl
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from schemas.tables import CHANNEL_TAIL_INDEX, IDENTITY_INDEX, SHARED_INDEX, validate, validate_parts
+from schemas.tables import CHANNEL_TAIL_INDEX, IDENTITY_INDEX, SHARED_INDEX, UTC, validate, validate_parts
 from tasks.export_tables import publish_tables
 from tasks.track_messages import IDENTITY
 from flows.config import Config
 from storage.store import Store
-from flows.sources import Batch, RECORDED, UTC, scan_batches, sources_table
+from flows.sources import Batch, RECORDED, scan_batches, sources_table
 from flows.sightings import SightingFiles
 from flows.relating import RelatedFiles, with_merged_clusters
 from flows.reporting import publish_artifacts, run_summary

@@ -11,14 +11,14 @@ import polars as pl
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from schemas.tables import IDENTITY_INDEX, SHARED_INDEX, dtypes
+from schemas.tables import IDENTITY_INDEX, SHARED_INDEX, UTC, dtypes
 from tasks.dedupe_exact import mark_duplicates
 from tasks.track_messages import (
     IDENTITY, SIGHTING_COLUMNS, SIGHTING_ORDER, channel_rows, edit_pairs, identity_channels, identity_key,
     identity_rows, message_rows, own_messages, post_fields, updated_identities,
 )
 from storage.store import Store
-from flows.sources import Batch, SourceResult, UTC, scan_batches, stash_frame
+from flows.sources import Batch, SourceResult, scan_batches, stash_frame
 
 
 @dataclass(frozen=True)

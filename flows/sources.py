@@ -12,7 +12,7 @@ import polars as pl
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from schemas.tables import validate
+from schemas.tables import UTC, validate
 from tasks.collapse_copies import collapse_copies
 from tasks.discover_sources import Source, discover_sources
 from tasks.detect_format import HEAD_BYTES, detect_format
@@ -27,7 +27,6 @@ from tasks.split_posts import reject_spans, split_posts
 from flows.config import Config
 from storage.failpoints import failpoint
 
-UTC = pl.Datetime("us", "UTC")
 STRUCTURED_READERS = {
     "telegram_json": read_telegram_export,
     "web_html": read_web_page,

@@ -11,7 +11,10 @@ import pandera.polars as pa
 
 
 UTC = pl.Datetime("us", "UTC")
-REACTIONS = pl.List(pl.Struct({"emoji": pl.Utf8, "count": pl.Int64}))
+REACTION = pl.Struct({"emoji": pl.Utf8, "count": pl.Int64})
+REACTIONS = pl.List(REACTION)
+# The relations table: one row per related pair (tasks/relate_posts.py).
+RELATION = {"post_id": pl.Utf8, "other_post_id": pl.Utf8, "kind": pl.Utf8, "score": pl.Float64}
 LANG_CODE = r"^(?:[a-z]{2}|und)$"
 SHA256 = r"^[0-9a-f]{64}$"
 POST_ID = r"^[0-9a-f]{32}$"

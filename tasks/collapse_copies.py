@@ -9,10 +9,10 @@ from __future__ import annotations
 import polars as pl
 import xxhash
 
+from schemas.tables import REACTION
 from tasks.entities import hashtags_of
 from tasks.split_posts import BODY_ROLES, COUNT, HEADER_PREFIX, REACTION_TOKEN, TIME_TOKEN, VIEWS_TOKEN
 
-REACTION = pl.Struct({"emoji": pl.Utf8, "count": pl.Int64})
 
 
 # Counts from 2**53 up are null: no counter gets near it, and from there a float no

@@ -58,9 +58,9 @@ import numpy as np
 import polars as pl
 import xxhash
 
+from schemas.tables import RELATION
 from tasks.mark_boilerplate import URL, stable_hash64, with_links
 
-RELATION = {"post_id": pl.Utf8, "other_post_id": pl.Utf8, "kind": pl.Utf8, "score": pl.Float64}
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # odd multiplier that spreads bits (2^64 / golden ratio)
 PAIR_SHIFT = 1 << 32  # a candidate pair (a, b) of uint32 post numbers packed as a * 2^32 + b
 

@@ -23,7 +23,8 @@ import ijson
 import polars as pl
 
 from schemas.tables import MEDIA_TYPES
-from tasks.collapse_copies import REACTION, post_ids
+from schemas.tables import REACTION
+from tasks.collapse_copies import post_ids
 from tasks.entities import hashtags_of
 from tasks.malformed import (
     CHECK_COLUMNS, INT64_MAX, SHOWN_CHARS, Malformed, ReadLimits, as_id_text, integer, integer_text, json_too_deep,

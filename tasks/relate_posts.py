@@ -30,14 +30,14 @@ from typing import Callable, Iterable
 import numpy as np
 import polars as pl
 
+from schemas.tables import RELATION
 from tasks.find_near_duplicates import (
     NearDupParams, Sketches, agreed_pairs, bucket_table, candidate_pairs, cluster_ids, sketch, verified_pairs,
 )
 from tasks.link_translations import TranslationParams, translation_pairs
 from tasks.mark_boilerplate import MIN_POSTS, LineRows, flags_from, line_caps, places_of
 
-RELATION_COLUMNS = ["post_id", "other_post_id", "kind", "score"]
-NO_RELATIONS = {"post_id": pl.Utf8, "other_post_id": pl.Utf8, "kind": pl.Utf8, "score": pl.Float64}
+RELATION_COLUMNS = list(RELATION)
 NO_FLAGS = {"post_id": pl.Utf8, "idx": pl.Int64, "is_boilerplate": pl.Boolean}
 NO_MERGES = {"cluster_id": pl.Utf8, "into": pl.Utf8}
 COLUMNS = ["post_id", "channel", "text", "lang", "forwarded_from", "media"]
@@ -394,7 +394,7 @@ def relate_posts(new_posts: pl.DataFrame, archive: Archive = Archive(), params: 
     dataset (`archive`): sketch → candidates → verify → link."""
     if new_posts.height == 0:  # nothing new: nothing to relate, the indexes stay
         return Related(new_posts.select(COLUMNS).with_columns(cluster_id=pl.lit(None, pl.Utf8)),
-                       pl.DataFrame(schema=NO_FLAGS), pl.DataFrame(schema=NO_RELATIONS), pl.DataFrame(schema=NO_MERGES),
+                       pl.DataFrame(schema=NO_FLAGS), pl.DataFrame(schema=RELATION), pl.DataFrame(schema=NO_MERGES),
                        Indexes(pl.DataFrame(schema=INDEX_COLUMNS), LineRows.of(places_of(new_posts.head(0))), None))
     sketched = sketch_new(new_posts, archive, params)
     candidates = find_candidates(sketched, params, map_groups)

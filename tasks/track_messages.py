@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from tasks.collapse_copies import REACTION
+from schemas.tables import REACTION
 
 IDENTITY = ["channel_given", "channel_username", "channel_title", "channel_numeric_id"]
 # The columns of an occurrence that messages, channels and posts' fields are made of.
