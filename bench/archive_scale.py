@@ -43,9 +43,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench.run import Measured, measured  # noqa: E402
+from run import Measured, measured  # bench/run.py, beside this script
 
 CHANNEL = "archive"
 RUN_POSTS = 100_000  # occurrences per building run: about 730 MB of captures, 2 GiB of memory

@@ -14,18 +14,15 @@ adds the baselines, throughput and the min_letters sweep.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tasks.tag_language import LanguageTagger, _fasttext, _lingua  # noqa: E402
-from tgcorpus.evaluate import LANGID_CLASSES, load_langid, macro, per_language  # noqa: E402
+from tasks.tag_language import LanguageTagger, fasttext_detector, lingua_detector
+from tgcorpus.evaluate import LANGID_CLASSES, load_langid, macro, per_language
 
 
 def fasttext_alone(texts: list[str], languages: tuple[str, ...]) -> list[str]:
-    detector = _fasttext()
+    detector = fasttext_detector()
     out = []
     for text in texts:
         ranked = detector.detect(text.replace("\n", " "), k=176)
@@ -34,7 +31,7 @@ def fasttext_alone(texts: list[str], languages: tuple[str, ...]) -> list[str]:
 
 
 def lingua_alone(texts: list[str], languages: tuple[str, ...]) -> list[str]:
-    found = _lingua(languages).detect_languages_in_parallel_of(texts)
+    found = lingua_detector(languages).detect_languages_in_parallel_of(texts)
     return [lang.iso_code_639_1.name.lower() if lang else "und" for lang in found]
 
 

@@ -13,17 +13,14 @@ script runs the near-duplicate steps alone, with their throughput, for tuning
 NearDupParams, and can print wrong pairs.
 """
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import polars as pl
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tasks.find_near_duplicates import NearDupParams, cluster_ids, near_duplicate_pairs  # noqa: E402
-from tasks.mark_boilerplate import boilerplate_flags  # noqa: E402
-from tgcorpus.evaluate import gold_clusters, pairwise_scores, parse_folder, read_gold  # noqa: E402
+from tasks.find_near_duplicates import NearDupParams, cluster_ids, near_duplicate_pairs
+from tasks.mark_boilerplate import boilerplate_flags
+from tgcorpus.evaluate import gold_clusters, pairwise_scores, parse_folder, read_gold
 
 
 def evaluate(folder: Path, gold_path: Path, params: NearDupParams = NearDupParams()) -> dict:

@@ -8,13 +8,10 @@ tgcorpus/evaluate.py's (`tgcorpus eval` prints it with the other scores); this s
 adds the missed occurrences.
 """
 import argparse
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tgcorpus.evaluate import score_split  # noqa: E402
+from tgcorpus.evaluate import score_split
 
 
 def main() -> None:

@@ -12,14 +12,10 @@ A linear splitter prints about the same microseconds per line for every size.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tasks.read_source import lines_frame  # noqa: E402
-from tasks.split_posts import split_posts  # noqa: E402
+from tasks.read_source import lines_frame
+from tasks.split_posts import split_posts
 
 
 def one_line(n: int) -> list[str]:

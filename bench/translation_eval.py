@@ -12,16 +12,13 @@ flow's relate step (languages from the tagger) the same way.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import polars as pl
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tasks.link_translations import TranslationParams, translation_pairs  # noqa: E402
-from tgcorpus.evaluate import parse_folder, read_gold, translation_scores  # noqa: E402
+from tasks.link_translations import TranslationParams, translation_pairs
+from tgcorpus.evaluate import parse_folder, read_gold, translation_scores
 
 
 def script_language(text: pl.Expr) -> pl.Expr:

