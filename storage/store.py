@@ -276,11 +276,11 @@ class Store:
             for path in merged:
                 path.unlink()
                 del rows[path]
-            for path in staged:
+            for number, path in enumerate(staged):
                 target = path.with_suffix(".parquet")
                 path.rename(target)
                 fsync_path(target)
-                rows[target] = _rows(target)
+                rows[target] = min(rows_per_file, total - number * rows_per_file)
                 failpoint("mid-write")
 
     @staticmethod

@@ -109,9 +109,8 @@ class Archive:
 
     def read_posts(self, post_ids: pl.Series, columns: list[str]) -> pl.DataFrame:
         """Those stored posts' `columns`: from the posts held, or a scan."""
-        ids = post_ids.implode()
         if self.held is not None and post_ids.is_in(self.held["post_id"].implode()).all():
-            return self.held.filter(pl.col("post_id").is_in(ids)).select(columns)
+            return self.held.filter(pl.col("post_id").is_in(post_ids.implode())).select(columns)
         return self.scan_posts(post_ids, columns)
 
     def scan_posts(self, post_ids: pl.Series, columns: list[str]) -> pl.DataFrame:
@@ -364,12 +363,13 @@ def verify_near(sketched: Sketched, candidates: Candidates, archive: Archive, pa
     return NearDuplicates(near, clusters.join(sketched.new_posts.select("post_id"), on="post_id", how="semi"), merged)
 
 
-def link_translations_of(sketched: Sketched, archive: Archive, params: RelateParams) -> tuple[pl.DataFrame, pl.DataFrame]:
+def link_translations_of(sketched: Sketched, tails: pl.DataFrame, archive: Archive,
+                         params: RelateParams) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(translation relations with a new post, the channel tails after the run): the
     new posts are looked at beside the tails of their channels, where their earlier
-    partners can be (TranslationParams.window posts of a channel apart)."""
+    partners can be (TranslationParams.window posts of a channel apart). `tails`: the
+    stored ones (archive.tails())."""
     new = sketched.new_posts
-    tails = archive.tails()
     touched = tails_of_channels(tails, new)
     stored = (archive.read_posts(touched["post_id"], COLUMNS)
               .join(touched.select("post_id", first_seen="seen"), on="post_id"))
@@ -398,11 +398,12 @@ def relate_posts(new_posts: pl.DataFrame, archive: Archive = Archive(), params: 
                        Indexes(pl.DataFrame(schema=INDEX_COLUMNS), LineRows.of(places_of(new_posts.head(0))), None))
     sketched = sketch_new(new_posts, archive, params)
     candidates = find_candidates(sketched, params, map_groups)
+    stored_tails = archive.tails()
     # The stored posts that verifying and linking read, in one scan of `posts`.
     archive = archive.holding(pl.concat([sketched.stored_in(candidates),
-                                         tails_of_channels(archive.tails(), sketched.new_posts)["post_id"]]))
+                                         tails_of_channels(stored_tails, sketched.new_posts)["post_id"]]))
     near = verify_near(sketched, candidates, archive, params)
-    translations, tails = link_translations_of(sketched, archive, params)
+    translations, tails = link_translations_of(sketched, stored_tails, archive, params)
     posts = sketched.new_posts.drop("first_seen").join(near.clusters, on="post_id", how="left", maintain_order="left")
     relations = pl.concat([near.relations.select(RELATION_COLUMNS), translations.select(RELATION_COLUMNS)])
     flags = sketched.flags.select("post_id", "idx", "is_boilerplate")

@@ -53,28 +53,18 @@ _SHARED_API: dict[str, str] = {}
 
 def shared_api() -> dict[str, str]:
     """PREFECT_API_URL and PREFECT_API_AUTH_STRING of one Prefect server for the CLI runs
-    of this test process, started at first use: the project's server (tgcorpus/api_server.py:
-    127.0.0.1, a credential), which ends with this process."""
+    of this test process, started at first use: the project's server (127.0.0.1, a
+    credential; tgcorpus/api_server.py), with a home of its own, ending with this process."""
     if not _SHARED_API:
         import secrets
         import tempfile
 
-        from tgcorpus.api_server import healthy, free_port
+        from tgcorpus.api_server import start_server, stop_server
 
-        port, auth = free_port(), f"tests:{secrets.token_urlsafe(16)}"
-        url = f"http://127.0.0.1:{port}/api"
-        env = {**os.environ, "PREFECT_SERVER_API_HOST": "127.0.0.1", "PREFECT_SERVER_API_PORT": str(port),
-               "PREFECT__SERVER_FINAL": "1", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT_SERVER_UI_ENABLED": "false",
-               "PREFECT_SERVER_API_AUTH_STRING": auth,
-               "PREFECT_HOME": tempfile.mkdtemp(prefix="tgcorpus-tests-prefect-")}
-        server = subprocess.Popen([sys.executable, "-m", "tgcorpus.api_server", str(os.getpid()), str(port)],
-                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                  stdin=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + 120
-        while not healthy(url):
-            assert server.poll() is None and time.monotonic() < deadline, "the tests' Prefect server did not start"
-            time.sleep(0.1)
-        atexit.register(server.terminate)
+        home, auth = Path(tempfile.mkdtemp(prefix="tgcorpus-tests-prefect-")), f"tests:{secrets.token_urlsafe(16)}"
+        server, url = start_server(home / "server.log", ephemeral=True, auth_string=auth,
+                                   env={"PREFECT_HOME": str(home)})
+        atexit.register(stop_server, server)
         _SHARED_API.update(PREFECT_API_URL=url, PREFECT_API_AUTH_STRING=auth)
     return dict(_SHARED_API)
 

@@ -48,7 +48,7 @@ def healthy(api_url: str) -> bool:
         return False
 
 
-def _stop(process: subprocess.Popen) -> None:
+def stop_server(process: subprocess.Popen) -> None:
     """SIGTERM the server, SIGKILL it if it lingers."""
     for send, wait in ((process.terminate, 20), (process.kill, 10)):
         send()
@@ -59,41 +59,51 @@ def _stop(process: subprocess.Popen) -> None:
             continue
 
 
-@contextmanager
-def prefect_server(log_file: Path, *, ephemeral: bool = False, auth_string: str | None = None) -> Iterator[str]:
-    """Yields the API URL: PREFECT_API_URL's, or that of a server started here and
-    stopped on the way out. `ephemeral`: no UI and only the services a flow run needs
-    (what Prefect's embedded server runs); otherwise schedules fire and the UI is served."""
-    if os.environ.get("PREFECT_API_URL"):
-        yield os.environ["PREFECT_API_URL"]
-        return
+def start_server(log_file: Path, *, ephemeral: bool = False, auth_string: str | None = None,
+                 env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """A server child of this process on a free port of 127.0.0.1, once it answers, and
+    its API URL; RuntimeError if it does not start. `ephemeral`: no UI and only the
+    services a flow run needs (what Prefect's embedded server runs); otherwise schedules
+    fire and the UI is served. `env`: settings of the server's own (PREFECT_HOME)."""
     port = free_port()
     api_url = f"http://127.0.0.1:{port}/api"
-    env = {**os.environ, "PREFECT_SERVER_API_HOST": "127.0.0.1", "PREFECT_SERVER_API_PORT": str(port),
-           "PREFECT__SERVER_FINAL": "1"}
+    server_env = {**os.environ, **(env or {}), "PREFECT_SERVER_API_HOST": "127.0.0.1",
+                  "PREFECT_SERVER_API_PORT": str(port), "PREFECT__SERVER_FINAL": "1"}
     if ephemeral:
-        env |= {"PREFECT__SERVER_EPHEMERAL": "1", "PREFECT_SERVER_UI_ENABLED": "false"}
+        server_env |= {"PREFECT__SERVER_EPHEMERAL": "1", "PREFECT_SERVER_UI_ENABLED": "false"}
     if auth_string:
-        env["PREFECT_SERVER_API_AUTH_STRING"] = auth_string
+        server_env["PREFECT_SERVER_API_AUTH_STRING"] = auth_string
     with open(log_file, "ab") as log:
         # Its own session: Ctrl-C at a terminal reaches tgcorpus alone, which still
         # needs the API to record how its flow run ended, and then stops the server.
         server = subprocess.Popen(
             [sys.executable, "-m", "tgcorpus.api_server", str(os.getpid()), str(port)],
-            env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+            env=server_env, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
         )
+    deadline = time.monotonic() + SERVER_START_SECONDS
+    while not healthy(api_url):
+        if server.poll() is not None or time.monotonic() > deadline:
+            stop_server(server)
+            raise RuntimeError(f"the Prefect server did not start; see {log_file}")
+        time.sleep(0.1)
+    return server, api_url
+
+
+@contextmanager
+def prefect_server(log_file: Path, *, ephemeral: bool = False, auth_string: str | None = None) -> Iterator[str]:
+    """Yields the API URL: PREFECT_API_URL's, or that of a server started here (see
+    start_server) and stopped on the way out."""
+    if os.environ.get("PREFECT_API_URL"):
+        yield os.environ["PREFECT_API_URL"]
+        return
+    server, api_url = start_server(log_file, ephemeral=ephemeral, auth_string=auth_string)
     try:
-        deadline = time.monotonic() + SERVER_START_SECONDS
-        while not healthy(api_url):
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the Prefect server did not start; see {log_file}")
-            time.sleep(0.1)
         os.environ["PREFECT_API_URL"] = api_url
         if auth_string:
             os.environ["PREFECT_API_AUTH_STRING"] = auth_string
         yield api_url
     finally:
-        _stop(server)
+        stop_server(server)
 
 
 def _die_with(parent: int) -> None:

@@ -24,8 +24,6 @@ FIXTURES = Path(__file__).parents[1] / "fixtures" / "desktop_export"
 WEB_PAGE = Path(__file__).parents[1] / "fixtures" / "formats" / "mid_russia_page.html"
 
 
-
-
 @pytest.fixture(scope="module")
 def page1():
     return read_desktop_export(FIXTURES / "messages.html", "messages.html")

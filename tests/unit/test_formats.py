@@ -27,8 +27,6 @@ FIXTURES = Path(__file__).parents[1] / "fixtures" / "formats"
 RAW = Path(__file__).resolve().parents[2] / "data" / "raw"
 
 
-
-
 @pytest.fixture(scope="module")
 def export():
     return read_telegram_export(FIXTURES / "result.json", "result.json")

@@ -24,7 +24,6 @@ from tasks.read_web_page import read_web_page
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "formats"
 
 
-
 @pytest.fixture(scope="module")
 def channel():
     return read_telegram_export(FIXTURES / "channel_entities.json", "channel_entities.json")
