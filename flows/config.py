@@ -24,7 +24,7 @@ class Config:
     # Rows per Parquet file of the run-wide tables (sources, rejects, relations); posts,
     # occurrences and paragraphs are written one file per batch.
     batch_rows: int = 50_000
-    # Input bytes per batch: one parse and one tag-language task run each.
+    # Input bytes per batch: one read, split, collapse and tag-language task run each.
     batch_bytes: int = 32 << 20
     # ... and at most this many files: a batch holds a little of each of its files.
     batch_files: int = 2_000

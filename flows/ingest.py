@@ -1,6 +1,6 @@
 """The ingest flow: raw channel dumps in, Parquet tables out.
 
-discover → parse (per batch: read, split, collapse) → sightings (per run: repeated
+discover → read → split → collapse (per batch; the stage "parse") → sightings (per run: repeated
 files, channel keys, duplicates, messages, channels, edits) → tag-language (per batch)
 → relate (per run: boilerplate, near-duplicates and clusters, translations;
 tasks/relate_posts.py) → export (per run, a batch's rows at a time).
@@ -14,7 +14,7 @@ buckets, and the stored texts of candidate pairs and channel tails. Tasks hand e
 other typed results holding Parquet paths in a work folder, never DataFrames: Prefect
 would pickle a frame to hash it, and a distributed run must not ship frames around.
 
-The stages' tasks live in modules named for them: flows/sources.py (discover, parse),
+The stages' tasks live in modules named for them: flows/sources.py (discover, read, split, collapse),
 flows/sightings.py, flows/relating.py (tag-language, relate), flows/exporting.py;
 flows/reporting.py makes the run's summary and artifacts.
 
@@ -55,10 +55,7 @@ def ingest(config: Config) -> dict:
                 batches = clock("discover", lambda: batch_sources(
                     discover(config), config.batch_bytes, config.batch_files
                 ))
-                parsed = clock("parse", lambda: results_of(parse.map(
-                    range(len(batches)), batches, work=unmapped(work), snapshot=unmapped(store.current()),
-                    config=unmapped(config),
-                )))
+                parsed = clock("parse", lambda: results_of(parse(batches, work, store.current(), config)))
                 if not any(r.status in RECORDED for batch in parsed for r in batch.results):
                     return nothing_new([r for batch in parsed for r in batch.results], config, run_id, clock)
                 sighted = clock("sightings", lambda: sightings(parsed, work, store))
@@ -79,5 +76,5 @@ def ingest(config: Config) -> dict:
     return {
         **summary, "run_id": run_id, "out": str(config.out),
         "stage_seconds": clock.seconds, "stage_peak_bytes": clock.peak_bytes,
-        "task_runs": 4 + 2 * len(batches), "batches": len(batches),
+        "task_runs": 4 + 4 * len(batches), "batches": len(batches),
     }

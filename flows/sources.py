@@ -1,5 +1,5 @@
 """Reading sources into batches: what a file is, whether it was ingested before, its
-reader, and the parse task that reads, splits and collapses a batch; the work files
+reader, and the three tasks that parse a batch (read, split, collapse); the work files
 tasks hand each other."""
 
 import sys
@@ -9,7 +9,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import polars as pl
-from prefect import task
+from prefect import task, unmapped
+from prefect.futures import PrefectFutureList
 from prefect.cache_policies import NO_CACHE
 
 from schemas.tables import UTC, validate
@@ -34,7 +35,8 @@ STRUCTURED_READERS = {
 }
 # The occurrence columns every reader produces, in order (read_telegram_export's schema),
 # and the name the user gave the channel (--channel; a capture's folder).
-OCCURRENCE_COLUMNS = [*EXPORT_COLUMNS, "channel_given", "source_sha256"]
+OCCURRENCE_SCHEMA = {**EXPORT_COLUMNS, "channel_given": pl.Utf8, "source_sha256": pl.Utf8}
+OCCURRENCE_COLUMNS = list(OCCURRENCE_SCHEMA)
 RECORDED = ("ok", "rejected", "skipped")
 
 
@@ -190,10 +192,10 @@ def _without_post_structure(split_lines: pl.DataFrame) -> list[str]:
     return has_structure.filter(~pl.col("role"))["source_file"].to_list()
 
 
-@task(name="parse", cache_policy=NO_CACHE)
-def parse(number: int, sources: list[Source], work: Path, snapshot: Path | None, config: Config) -> Batch:
-    """Read a batch of sources; split and collapse its text captures all at once (the
-    table work per file would cost more than the work itself); one occurrences file."""
+@task(name="read", cache_policy=NO_CACHE)
+def read(number: int, sources: list[Source], work: Path, snapshot: Path | None, config: Config) -> Batch:
+    """Read a batch of sources: the lines of its text captures, the occurrences of its
+    exports and saved pages (which carry their messages whole), one work file each."""
     batch = Batch(number, [])
     captures, structured = [], []
     for source in sources:
@@ -202,34 +204,70 @@ def parse(number: int, sources: list[Source], work: Path, snapshot: Path | None,
         if read is not None:
             (captures if isinstance(read, list) else structured).append((result, read))
     lines = validate("lines", files_lines_frame([(result.source.name, lines) for result, lines in captures]))
+    batch.parquet["lines"] = stash_frame(lines, work, "lines", batch.name())
+    read_whole = pl.concat([frame for _, frame in structured]) if structured else pl.DataFrame(schema=OCCURRENCE_SCHEMA)
+    batch.parquet["read"] = stash_frame(read_whole, work, "read", batch.name())
     failpoint("after-read")
-    split_lines = validate("split", split_posts(lines, config.max_copy_misses))
+    return batch
+
+
+@task(name="split", cache_policy=NO_CACHE)
+def split(batch: Batch, work: Path, config: Config) -> Batch:
+    """Give every line of a batch's text captures a role, all files at once (the table
+    work per file would cost more than the work itself); a file in which no line has a
+    role only a page capture has is rejected whole."""
+    split_lines = validate("split", split_posts(pl.read_parquet(batch.parquet["lines"]), config.max_copy_misses))
     structureless = _without_post_structure(split_lines)
-    for result, _ in captures:
+    for result in _captures(batch):
         if result.source.name in structureless:
             result.status, result.error = "rejected", NO_POST_STRUCTURE
-    parsed = [result for result, _ in captures if result.parsed]
     split_lines = split_lines.filter(~pl.col("source_file").is_in(structureless))
+    return Batch(batch.number, batch.results, {**batch.parquet, "split": stash_frame(split_lines, work, "split", batch.name())})
+
+
+@task(name="collapse", cache_policy=NO_CACHE)
+def collapse(batch: Batch, work: Path) -> Batch:
+    """Rebuild a batch's captured posts from their split lines, beside the occurrences
+    read from its other files: the batch's one occurrences file, and its rejects."""
+    split_lines = pl.read_parquet(batch.parquet["split"])
+    parsed = _captures(batch)
     from_captures = with_capture_fields(collapse_copies(split_lines), parsed)
     posts_per_file = dict(from_captures.group_by("source_file").len().iter_rows())
     for result in parsed:
         result.n_posts = posts_per_file.get(result.source.name, 0)
     for result in batch.results:
         _progress(result)
-    occurrences = _concat([from_captures, *(frame for _, frame in structured)], "occurrences")
-    batch.parquet["occurrences"] = stash_frame(
-        occurrences.with_row_index("row").with_columns(batch=pl.lit(number, pl.UInt32)), work, "parsed", batch.name()
-    )
+    occurrences = pl.concat([from_captures, pl.read_parquet(batch.parquet["read"])], how="vertical")
     rejects = reject_spans(split_lines).join(
         _capture_fields(parsed).select("source_file", "source_sha256"), on="source_file", how="left",
         maintain_order="left",
     )
-    batch.parquet["rejects"] = stash_frame(
-        pl.concat([rejects, _rejected_messages([r for r, _ in structured])], how="diagonal_relaxed")
-        .select(pl.col(name).cast(dtype) for name, dtype in REJECT_COLUMNS.items()),
-        work, "rejects", batch.name(),
-    )
-    return batch
+    structured = [result for result in batch.results if result.file_format in STRUCTURED_READERS]
+    return Batch(batch.number, batch.results, {
+        **batch.parquet,
+        "occurrences": stash_frame(
+            occurrences.with_row_index("row").with_columns(batch=pl.lit(batch.number, pl.UInt32)),
+            work, "parsed", batch.name(),
+        ),
+        "rejects": stash_frame(
+            pl.concat([rejects, _rejected_messages(structured)], how="diagonal_relaxed")
+            .select(pl.col(name).cast(dtype) for name, dtype in REJECT_COLUMNS.items()),
+            work, "rejects", batch.name(),
+        ),
+    })
+
+
+def parse(batches: list[list[Source]], work: Path, snapshot: Path | None, config: Config) -> PrefectFutureList:
+    """Every batch read, split and collapsed: three task runs per batch, a batch's
+    split starting as soon as it is read."""
+    read_batches = read.map(range(len(batches)), batches, work=unmapped(work), snapshot=unmapped(snapshot),
+                            config=unmapped(config))
+    return collapse.map(split.map(read_batches, work=unmapped(work), config=unmapped(config)), work=unmapped(work))
+
+
+def _captures(batch: Batch) -> list[SourceResult]:
+    """The batch's text captures still to be ingested (their lines are in its `lines` file)."""
+    return [result for result in batch.results if result.file_format == "text" and result.parsed]
 
 
 # A batch's rejects: line ranges of text captures, malformed messages of the others.
@@ -274,10 +312,6 @@ def stash_frame(frame: pl.DataFrame, work: Path, stage: str, key: str) -> Path:
     return path
 
 
-def _concat(frames: list[pl.DataFrame], table: str) -> pl.DataFrame:
-    return pl.concat(frames, how="vertical") if frames else EMPTY[table]()
-
-
 def scan_batches(batches: list[Batch], table: str) -> pl.LazyFrame:
     """A table's work files of every batch, in batch order."""
     return pl.scan_parquet([b.parquet[table] for b in batches])
@@ -303,12 +337,6 @@ def with_capture_fields(occurrences: pl.DataFrame, results: list[SourceResult]) 
     return occurrences.join(_capture_fields(results), on="source_file", how="left", maintain_order="left").with_columns(
         **unknown, **known, channel=pl.col("channel_given"),
     ).select(OCCURRENCE_COLUMNS)
-
-
-EMPTY = {
-    "lines": lambda: lines_frame("", []),
-    "occurrences": lambda: with_capture_fields(collapse_copies(split_posts(lines_frame("", []))), []),
-}
 
 
 def sources_table(results: list[SourceResult]) -> pl.DataFrame:

@@ -30,7 +30,7 @@ def test_the_report_has_every_stage_and_the_task_runs(seed_runs):
     stages = ["discover", "parse", "sightings", "tag", "relate", "export"]
     assert list(report["stage_seconds"]) == stages == list(report["stage_peak_bytes"])
     assert sum(report["stage_seconds"].values()) <= report["seconds"]
-    assert report["batches"] == 2 and report["task_runs"] == 4 + 2 * 2
+    assert report["batches"] == 2 and report["task_runs"] == 4 + 4 * 2
     assert report["posts"] == 23 and report["occurrences"] == 24
 
 

@@ -130,9 +130,9 @@ def test_dask_local_run_ran_the_per_batch_tasks_on_worker_processes(runs, dask_e
     root, default, dask = runs
     assert "dask " not in default.stdout
     seen = dask_line(dask.stdout)
-    batches = seen["by_name"].get("parse", 0)
-    # parse and tag-language per batch
-    assert batches >= 2 and seen["by_name"] == {"parse": batches, "tag": batches}
+    batches = seen["by_name"].get("read", 0)
+    # read, split, collapse and tag-language per batch
+    assert batches >= 2 and seen["by_name"] == {name: batches for name in ("read", "split", "collapse", "tag")}
     assert 1 <= seen["workers"] <= 2 and dask.pid not in seen["pids"]
     # The workers reported their task runs to the user's server, not to embedded ones:
     # the second flow run (B) on the server has all its per-batch task runs, completed.
@@ -143,8 +143,8 @@ def test_dask_local_run_ran_the_per_batch_tasks_on_worker_processes(runs, dask_e
     def per_batch_task_runs_completed() -> bool:
         task_runs = api_post(dask_env["PREFECT_API_URL"], "task_runs/filter",
                              {"flow_runs": {"id": {"any_": [flow_runs[1]["id"]]}}, "limit": 200})
-        on_dask = [t for t in task_runs if t["name"].startswith(("parse-", "tag-language-"))]
-        return len(on_dask) == 2 * batches and all(t["state_type"] == "COMPLETED" for t in on_dask)
+        on_dask = [t for t in task_runs if t["name"].startswith(("read-", "split-", "collapse-", "tag-language-"))]
+        return len(on_dask) == 4 * batches and all(t["state_type"] == "COMPLETED" for t in on_dask)
 
     wait_for(per_batch_task_runs_completed, 120, "the Dask run's per-batch task runs on the server")
 
@@ -181,8 +181,8 @@ def test_dask_address_runs_on_an_existing_cluster_with_its_own_prefect_server(ru
         for process in reversed(started):
             stop(process)
     seen = dask_line(result.stdout)
-    batches = seen["by_name"]["parse"]
-    assert seen["address"] == address and batches >= 2 and seen["tasks"] == 2 * batches
+    batches = seen["by_name"]["read"]
+    assert seen["address"] == address and batches >= 2 and seen["tasks"] == 4 * batches
     assert_same_tables(root / "A", tmp_path / "C")
     assert [line for line in (result.stdout + result.stderr).splitlines() if NOISE.search(line)] == []
     # An embedded Prefect server in a worker would have made its database here.
@@ -207,7 +207,7 @@ def test_what_the_tasks_send_to_workers_pickles_small(tmp_path):
     import cloudpickle
 
     from flows.relating import tag
-    from flows.sources import Batch, SourceResult, parse
+    from flows.sources import Batch, SourceResult, collapse, read, split
     from tasks.discover_sources import Source
     from flows.config import Config
     from storage.store import Store
@@ -222,7 +222,7 @@ def test_what_the_tasks_send_to_workers_pickles_small(tmp_path):
         back = cloudpickle.loads(data)
         assert (vars(back) == vars(value)) if isinstance(value, Store) else back == value
     assert len(cloudpickle.dumps(batch)) < 100 * 512, "a batch of 100 files pickles to more than 50 KB"
-    for task in (parse, tag):  # the Task's settings and its function's code
+    for task in (read, split, collapse, tag):  # the Task's settings and its function's code
         data = cloudpickle.dumps(task)
         assert len(data) < 16384, f"task {task.name} pickles to {len(data)} bytes"
         assert cloudpickle.loads(data).name == task.name
