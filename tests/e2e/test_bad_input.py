@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from conftest import ROOT, SEEDS, read_table, tgcorpus
+from conftest import ROOT, SEEDS, read_table, shared_api, tgcorpus
 
 SEED_000, SEED_001 = (p.read_bytes() for p in SEEDS)
 
@@ -77,7 +77,7 @@ def test_no_good_post_is_lost(bad_inbox_run):
 
 def run_with_failpoint(args, point, resume: Path, mischief) -> subprocess.CompletedProcess:
     """Run until the failpoint, do the mischief, let the run go on; its result."""
-    env = {**os.environ, "TGCORPUS_FAILPOINT": point, "TGCORPUS_FAILPOINT_RESUME": str(resume)}
+    env = {**os.environ, **shared_api(), "TGCORPUS_FAILPOINT": point, "TGCORPUS_FAILPOINT_RESUME": str(resume)}
     process = subprocess.Popen([str(Path(sys.executable).with_name("tgcorpus")), *args], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
     for line in process.stderr:

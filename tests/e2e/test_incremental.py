@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from conftest import ROOT, SEEDS, TABLES, read_table, tgcorpus, validate_with_first_row_changed
+from conftest import ROOT, SEEDS, TABLES, read_table, shared_api, tgcorpus, validate_with_first_row_changed
 from schemas.tables import INDEXES, NEAR_DUP_INDEX
 from storage.store import Store
 from tgcorpus.synth import synthesize
@@ -96,7 +96,7 @@ def test_a_second_writer_is_told_clearly(captures, tmp_path):
 def run_until_failpoint(args: list[str], point: str, log: Path) -> None:
     """Start `tgcorpus run`, wait until it reaches the failpoint, SIGKILL its whole group."""
     command = [str(Path(sys.executable).with_name("tgcorpus")), *args]
-    env = {**os.environ, "TGCORPUS_FAILPOINT": point}
+    env = {**os.environ, **shared_api(), "TGCORPUS_FAILPOINT": point}
     with open(log, "w") as err:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err,
                                    stdin=subprocess.DEVNULL, start_new_session=True)
