@@ -14,7 +14,7 @@ context such a family counts about once, while a sign-off under many titles coun
 many times. So a title is boilerplate only when it recurs over different bodies
 (`#Announcement`), not merely because a post was edited. A long line that recurs (a
 quoted paragraph) is flagged like any other; what that means for matching copies is
-decided in tasks/find_near_duplicates.py.
+decided in tasks/relate/find_near_duplicates.py.
 
 Lines without a letter (`***`, `<...>`, `🇷🇺🇧🇾`, `2025`) carry no content and are
 always boilerplate.
@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import polars as pl
 import polars_hash as plh
 
-from tasks.split_paragraphs import split_paragraphs
+from tasks.parsing.split_paragraphs import split_paragraphs
 
 # Low enough that the 23 seed posts flag `Read in full` (4 posts) and their hashtag
 # line (3); a family of near-duplicates counts as one context, so it cannot reach it.

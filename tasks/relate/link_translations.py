@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 
 import polars as pl
 
-from tasks.entities import hashtags_of
+from tasks.reading.entities import hashtags_of
 
 LINK_SCHEMA = {"rank": pl.UInt32, "rank_other": pl.UInt32, "post_id": pl.Utf8, "other_post_id": pl.Utf8,
                "score": pl.Float64}

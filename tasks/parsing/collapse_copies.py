@@ -10,8 +10,8 @@ import polars as pl
 import xxhash
 
 from schemas.tables import REACTION
-from tasks.entities import hashtags_of
-from tasks.split_posts import BODY_ROLES, COUNT, HEADER_PREFIX, REACTION_TOKEN, TIME_TOKEN, VIEWS_TOKEN
+from tasks.reading.entities import hashtags_of
+from tasks.parsing.split_posts import BODY_ROLES, COUNT, HEADER_PREFIX, REACTION_TOKEN, TIME_TOKEN, VIEWS_TOKEN
 
 
 

@@ -1,0 +1,1 @@
+"""Relate: boilerplate lines, near-duplicate pairs and clusters, and translations between posts."""
