@@ -10,6 +10,7 @@ import polars as pl
 import xxhash
 
 from schemas.tables import REACTION
+from tasks.normalize import normalized_text
 from tasks.reading.entities import hashtags_of
 from tasks.parsing.split_posts import BODY_ROLES, COUNT, HEADER_PREFIX, REACTION_TOKEN, TIME_TOKEN, VIEWS_TOKEN
 
@@ -30,16 +31,6 @@ def count_value(count: pl.Expr) -> pl.Expr:
     )
     value = (number * scale).round(0)
     return pl.when(value < MAX_COUNT).then(value).cast(pl.Int64)
-
-
-def normalized_text(text: pl.Expr) -> pl.Expr:
-    """The text a post_id hashes: NFKC, runs of white space folded to one space."""
-    return (
-        text.str.normalize("NFKC")
-        .str.replace_all(r"[^\S\n]+", " ")
-        .str.replace_all(r" ?\n ?", "\n")
-        .str.strip_chars()
-    )
 
 
 def post_ids(texts: pl.Series) -> pl.Series:

@@ -1,11 +1,11 @@
 """Near-duplicate posts: MinHash + LSH banding proposes pairs, exact Jaccard decides.
 
 Text is normalised as NFKC, lower case, runs of anything but letters and digits folded
-to one space (so a post that only lost an emoji has Jaccard 1.0 with its original, but
-another post_id: a near-duplicate); a link is one word (its id is what differs between
-two link posts). In scripts written without spaces (Han, Kana, Thai, ...) every letter
-is a word, so shingles there are character n-grams. A pair is a near-duplicate when
-either
+to one space (`word_key`, tasks/normalize.py: a post that only lost an emoji has
+Jaccard 1.0 with its original, but another post_id, so it is a near-duplicate); a link
+is one word (its id is what differs between two link posts). In scripts written
+without spaces (Han, Kana, Thai, ...) every letter is a word, so shingles there are
+character n-grams. A pair is a near-duplicate when either
 - its word shingles (`shingle_words` consecutive words) have Jaccard >= `threshold`:
   a word edited, an emoji lost, a line added to a long post; or
 - its sets of lines have Jaccard >= `line_threshold`: a line replaced or added in a
@@ -59,7 +59,8 @@ import polars as pl
 import xxhash
 
 from schemas.tables import RELATION
-from tasks.relate.mark_boilerplate import URL, stable_hash64, with_links
+from tasks.normalize import word_key
+from tasks.relate.mark_boilerplate import stable_hash64
 
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # odd multiplier that spreads bits (2^64 / golden ratio)
 PAIR_SHIFT = 1 << 32  # a candidate pair (a, b) of uint32 post numbers packed as a * 2^32 + b
@@ -107,15 +108,6 @@ class NearDupParams:
 # Scripts written without spaces between words: each letter (with its marks) is a
 # word, so a shingle of `shingle_words` words is a character n-gram there.
 UNSPACED = r"[[\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}]&&\p{L}]\p{M}*"
-
-
-def word_key(text: pl.Expr) -> pl.Expr:
-    """NFKC, lower case, runs of anything but letters and digits as one space; marks
-    stay after a letter (Thai and Indic vowels are marks), not after an emoji (its
-    variation selector); links whole (tasks/relate/mark_boilerplate.py's url_tokens)."""
-    text = text.str.normalize("NFKC").str.to_lowercase()
-    words = text.str.replace_all(URL, " ").str.replace_all(r"^\p{M}+|(?:[^\p{L}\p{M}\p{N}]\p{M}*)+", " ").str.strip_chars()
-    return with_links(words, text)
 
 
 def words_of(key: pl.Expr) -> pl.Expr:

@@ -1,10 +1,10 @@
 """Boilerplate paragraphs: lines a channel repeats around different content.
 
 CCNet-style: each line is reduced to a key (NFKC, lower case, everything but letters
-folded away, so `📺 Смотреть интервью!` and `Смотреть интервью` agree), the key is
-hashed (xxHash64), and a key that recurs in at least `min_posts` distinct places is
-boilerplate: `Read in full`, `Читать полностью`, 'Key points:', a hashtag line, a
-channel's sign-off.
+folded away, so `📺 Смотреть интервью!` and `Смотреть интервью` agree: `line_key`,
+tasks/normalize.py), the key is hashed (xxHash64), and a key that recurs in at least
+`min_posts` distinct places is boilerplate: `Read in full`, `Читать полностью`, 'Key
+points:', a hashtag line, a channel's sign-off.
 
 A place is a post's *context*: its title for a body line, its first body line for the
 title. A post and its near-duplicates share the title and nearly every line, so
@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import polars as pl
 import polars_hash as plh
 
+from tasks.normalize import line_key
 from tasks.parsing.split_paragraphs import split_paragraphs
 
 # Low enough that the 23 seed posts flag `Read in full` (4 posts) and their hashtag
@@ -49,31 +50,6 @@ def stable_hash64(values: pl.Series) -> pl.Series:
     """xxHash64 of each string's UTF-8 (polars-hash, in Rust): the same on every machine,
     run and version, unlike Polars' own `hash`."""
     return values.to_frame("v").select(plh.col("v").nchash.xxhash64()).to_series().cast(pl.UInt64)
-
-
-URL = r"(?i:https?://|www\.|t\.me/)\S+"
-
-
-def url_tokens(text: pl.Expr) -> pl.Expr:
-    """The links of a text, each one word of its letters and digits: a link is a post's
-    content, and two links differ in their ids (`youtube.com/watch?v=1fASN9oYGdw`), not in
-    the words around them."""
-    return text.str.extract_all(URL).list.eval(pl.element().str.replace_all(r"[^\p{L}\p{N}]+", "")).list.join(" ")
-
-
-def with_links(key: pl.Expr, text: pl.Expr) -> pl.Expr:
-    """`key` of the text without its links, then its links (url_tokens)."""
-    return pl.concat_str(key, url_tokens(text), separator=" ").str.strip_chars()
-
-
-def line_key(text: pl.Expr) -> pl.Expr:
-    """Letters only: NFKC, lower case, any run of non-letters (digits too) as one space;
-    links whole (url_tokens)."""
-    letters = (
-        text.str.replace_all(URL, " ").str.normalize("NFKC").str.to_lowercase()
-        .str.replace_all(r"[^\p{L}]+", " ").str.strip_chars()
-    )
-    return with_links(letters, text.str.normalize("NFKC").str.to_lowercase())
 
 
 def hashed(column: str) -> pl.Expr:
