@@ -7,10 +7,9 @@ aligned the copies (matched lines share a `slot`), so this is a group-by.
 from __future__ import annotations
 
 import polars as pl
-import xxhash
 
 from schemas.tables import REACTION
-from tasks.normalize import normalized_text
+from tasks.hashing import post_ids
 from tasks.reading.entities import hashtags_of
 from tasks.parsing.split_posts import BODY_ROLES, COUNT, HEADER_PREFIX, REACTION_TOKEN, TIME_TOKEN, VIEWS_TOKEN
 
@@ -31,14 +30,6 @@ def count_value(count: pl.Expr) -> pl.Expr:
     )
     value = (number * scale).round(0)
     return pl.when(value < MAX_COUNT).then(value).cast(pl.Int64)
-
-
-def post_ids(texts: pl.Series) -> pl.Series:
-    """Stable content ids: xxh3-128 of the normalised text, hex."""
-    normalized = texts.to_frame("t").select(normalized_text(pl.col("t")))["t"]
-    return pl.Series(
-        "post_id", [xxhash.xxh3_128_hexdigest(t.encode()) for t in normalized], dtype=pl.Utf8
-    )
 
 
 def _footer_fields(footer: pl.DataFrame) -> pl.DataFrame:

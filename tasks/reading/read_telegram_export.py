@@ -24,7 +24,7 @@ import polars as pl
 
 from schemas.tables import MEDIA_TYPES
 from schemas.tables import REACTION
-from tasks.parsing.collapse_copies import post_ids
+from tasks.hashing import post_ids
 from tasks.reading.entities import hashtags_of
 from tasks.reading.malformed import (
     CHECK_COLUMNS, INT64_MAX, SHOWN_CHARS, Malformed, ReadLimits, as_id_text, integer, integer_text, json_too_deep,

@@ -60,7 +60,7 @@ import xxhash
 
 from schemas.tables import RELATION
 from tasks.normalize import word_key
-from tasks.relate.mark_boilerplate import stable_hash64
+from tasks.hashing import stable_hash64
 
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # odd multiplier that spreads bits (2^64 / golden ratio)
 PAIR_SHIFT = 1 << 32  # a candidate pair (a, b) of uint32 post numbers packed as a * 2^32 + b

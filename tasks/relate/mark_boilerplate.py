@@ -36,24 +36,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import polars as pl
-import polars_hash as plh
 
+from tasks.hashing import stable_hash64_of
 from tasks.normalize import line_key
 from tasks.parsing.split_paragraphs import split_paragraphs
 
 # Low enough that the 23 seed posts flag `Read in full` (4 posts) and their hashtag
 # line (3); a family of near-duplicates counts as one context, so it cannot reach it.
 MIN_POSTS = 3
-
-
-def stable_hash64(values: pl.Series) -> pl.Series:
-    """xxHash64 of each string's UTF-8 (polars-hash, in Rust): the same on every machine,
-    run and version, unlike Polars' own `hash`."""
-    return values.to_frame("v").select(plh.col("v").nchash.xxhash64()).to_series().cast(pl.UInt64)
-
-
-def hashed(column: str) -> pl.Expr:
-    return pl.col(column).map_batches(stable_hash64, return_dtype=pl.UInt64)
 
 
 def line_places(paragraphs: pl.DataFrame) -> pl.DataFrame:
@@ -66,11 +56,12 @@ def line_places(paragraphs: pl.DataFrame) -> pl.DataFrame:
     # a title-only post has no first body line: its own id stands in as the context
     context = (
         pl.when(pl.col("idx") > 0).then(line_hash_at(0))
-        .otherwise(line_hash_at(1).fill_null(hashed("post_id")))
+        .otherwise(line_hash_at(1).fill_null(stable_hash64_of("post_id")))
     )
     return (
         paragraphs.select("post_id", "idx", _key=line_key(pl.col("text")))
-        .with_columns(line_hash=hashed("_key"), empty=pl.col("_key") == "", letters=pl.col("_key").str.len_chars())
+        .with_columns(line_hash=stable_hash64_of("_key"), empty=pl.col("_key") == "",
+                      letters=pl.col("_key").str.len_chars())
         .select("post_id", "idx", "line_hash", "empty", "letters", context=context)
     )
 
