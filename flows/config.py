@@ -1,10 +1,11 @@
 """The one configuration object of a run, passed down to every stage."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from tasks.reading.malformed import ReadLimits
+from tasks.language.tag_language import DEFAULT_LANGUAGES
 from tasks.relate.relate_posts import RelateParams
 
 
@@ -33,6 +34,5 @@ class Config:
     # Relating posts: boilerplate, near-duplicates (MinHash/LSH), translations, and how
     # many groups of LSH bands the candidate search runs side by side.
     relate: RelateParams = RelateParams()
-    languages: tuple[str, ...] = field(
-        default=("ru", "en", "uk", "be", "bg", "sr", "mk", "kk")
-    )
+    # Language tagging: the languages a text can be tagged with (else `und`).
+    languages: tuple[str, ...] = DEFAULT_LANGUAGES

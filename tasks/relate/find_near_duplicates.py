@@ -61,6 +61,7 @@ import xxhash
 from schemas.tables import RELATION
 from tasks.normalize import word_key
 from tasks.hashing import stable_hash64
+from tasks.relate import CHUNK_POSTS
 
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # odd multiplier that spreads bits (2^64 / golden ratio)
 PAIR_SHIFT = 1 << 32  # a candidate pair (a, b) of uint32 post numbers packed as a * 2^32 + b
@@ -72,7 +73,7 @@ class NearDupParams:
     threshold: float = 0.7           # word-shingle Jaccard
     line_threshold: float = 0.3      # line-set Jaccard: a third of the lines shared
     estimate_margin: float = 0.15    # verify pairs whose MinHash estimate is this close (4 standard errors)
-    chunk_posts: int = 5_000         # posts sketched at a time (bounds memory)
+    chunk_posts: int = CHUNK_POSTS   # posts sketched at a time (bounds memory)
     chunk_pairs: int = 200_000       # candidate pairs screened at a time (bounds memory)
     # Earlier posts of a bucket each post is paired with: candidates grow as posts x this,
     # not as the square of a bucket's size (templated posts fill buckets by the thousand).

@@ -40,6 +40,7 @@ import polars as pl
 from tasks.hashing import stable_hash64_of
 from tasks.normalize import line_key
 from tasks.parsing.split_paragraphs import split_paragraphs
+from tasks.relate import CHUNK_POSTS
 
 # Low enough that the 23 seed posts flag `Read in full` (4 posts) and their hashtag
 # line (3); a family of near-duplicates counts as one context, so it cannot reach it.
@@ -161,7 +162,7 @@ def mark_boilerplate(paragraphs: pl.DataFrame, min_posts: int = MIN_POSTS) -> pl
     return paragraphs.with_columns(flags_from(places, LineRows.of(places), min_posts)["is_boilerplate"])
 
 
-def places_of(posts: pl.DataFrame, chunk_posts: int = 5_000) -> pl.DataFrame:
+def places_of(posts: pl.DataFrame, chunk_posts: int = CHUNK_POSTS) -> pl.DataFrame:
     """line_places of `posts` (post_id, text[, channel][, first_seen]) with `channel` and
     `seen` (first_seen, else the post's row), `chunk_posts` posts at a time: only the
     compact rows of all posts are held at once."""
@@ -178,7 +179,7 @@ def places_of(posts: pl.DataFrame, chunk_posts: int = 5_000) -> pl.DataFrame:
     ])
 
 
-def boilerplate_flags(posts: pl.DataFrame, min_posts: int = MIN_POSTS, chunk_posts: int = 5_000,
+def boilerplate_flags(posts: pl.DataFrame, min_posts: int = MIN_POSTS, chunk_posts: int = CHUNK_POSTS,
                       template: tuple[int, float] | None = None) -> pl.DataFrame:
     """(post_id, idx, is_boilerplate[, is_recurring, is_template]) for every line of
     `posts` (post_id, text[, channel][, first_seen]), counted over these posts alone (see
