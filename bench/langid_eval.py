@@ -17,7 +17,7 @@ import argparse
 import time
 from pathlib import Path
 
-from tasks.tag_language import LanguageTagger, fasttext_detector, lingua_detector
+from tasks.language.tag_language import LanguageTagger, fasttext_detector, lingua_detector
 from tgcorpus.evaluate import LANGID_CLASSES, load_langid, macro, per_language
 
 

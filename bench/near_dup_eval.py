@@ -18,8 +18,8 @@ from pathlib import Path
 
 import polars as pl
 
-from tasks.find_near_duplicates import NearDupParams, cluster_ids, near_duplicate_pairs
-from tasks.mark_boilerplate import boilerplate_flags
+from tasks.relate.find_near_duplicates import NearDupParams, cluster_ids, near_duplicate_pairs
+from tasks.relate.mark_boilerplate import boilerplate_flags
 from tgcorpus.evaluate import gold_clusters, pairwise_scores, parse_folder, read_gold
 
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from tasks.read_source import lines_frame
-from tasks.split_posts import split_posts
+from tasks.reading.read_source import lines_frame
+from tasks.parsing.split_posts import split_posts
 
 
 def one_line(n: int) -> list[str]:

@@ -5,7 +5,7 @@
 Parses the dumps with the project's splitter, links translations among the posts found,
 and compares distinct post pairs with the gold pairs (the English post's
 `translation_of` and its Russian post, mapped to post_ids through their line ranges).
-Languages come from the share of Cyrillic letters, or from tasks.tag_language with
+Languages come from the share of Cyrillic letters, or from tasks.language.tag_language with
 --tagger. The scoring is tgcorpus/evaluate.py's; `tgcorpus eval` scores the links of the
 flow's relate step (languages from the tagger) the same way.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
-from tasks.link_translations import TranslationParams, translation_pairs
+from tasks.relate.link_translations import TranslationParams, translation_pairs
 from tgcorpus.evaluate import parse_folder, read_gold, translation_scores
 
 
@@ -29,7 +29,7 @@ def script_language(text: pl.Expr) -> pl.Expr:
 
 def posts_in_sighting_order(occurrences: pl.DataFrame, tagger=None) -> pl.DataFrame:
     """One row per post_id from its first sighting (file, then position), with first_seen;
-    `lang` from the script, or from `tagger.detect` (tasks.tag_language.LanguageTagger)."""
+    `lang` from the script, or from `tagger.detect` (tasks.language.tag_language.LanguageTagger)."""
     ordered = occurrences.sort("file", "position").with_row_index("first_seen")
     posts = ordered.unique("post_id", keep="first", maintain_order=True).select(
         "post_id", "text", "forwarded_from", "media", pl.col("first_seen").cast(pl.Int64)
@@ -55,11 +55,11 @@ def score_translations(folder: Path, params: TranslationParams = TranslationPara
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", type=Path)
-    parser.add_argument("--tagger", action="store_true", help="languages from tasks.tag_language")
+    parser.add_argument("--tagger", action="store_true", help="languages from tasks.language.tag_language")
     args = parser.parse_args()
     tagger = None
     if args.tagger:
-        from tasks.tag_language import LanguageTagger
+        from tasks.language.tag_language import LanguageTagger
         tagger = LanguageTagger()
     for key, value in score_translations(args.folder, tagger=tagger).items():
         print(f"{key:14} {value:.4f}" if isinstance(value, float) else f"{key:14} {value}")

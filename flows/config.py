@@ -1,11 +1,12 @@
 """The one configuration object of a run, passed down to every stage."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from tasks.malformed import ReadLimits
-from tasks.relate_posts import RelateParams
+from tasks.reading.malformed import ReadLimits
+from tasks.language.tag_language import DEFAULT_LANGUAGES
+from tasks.relate.relate_posts import RelateParams
 
 
 @dataclass(frozen=True)
@@ -28,11 +29,10 @@ class Config:
     batch_bytes: int = 32 << 20
     # ... and at most this many files: a batch holds a little of each of its files.
     batch_files: int = 2_000
-    # Input limits of the structured readers (tasks/malformed.py: ReadLimits).
+    # Input limits of the structured readers (tasks/reading/malformed.py: ReadLimits).
     limits: ReadLimits = ReadLimits()
     # Relating posts: boilerplate, near-duplicates (MinHash/LSH), translations, and how
     # many groups of LSH bands the candidate search runs side by side.
     relate: RelateParams = RelateParams()
-    languages: tuple[str, ...] = field(
-        default=("ru", "en", "uk", "be", "bg", "sr", "mk", "kk")
-    )
+    # Language tagging: the languages a text can be tagged with (else `und`).
+    languages: tuple[str, ...] = DEFAULT_LANGUAGES

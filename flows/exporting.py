@@ -9,8 +9,8 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from schemas.tables import CHANNEL_TAIL_INDEX, IDENTITY_INDEX, SHARED_INDEX, UTC, validate, validate_parts
-from tasks.export_tables import publish_tables
-from tasks.track_messages import IDENTITY
+from tasks.export.export_tables import publish_tables
+from tasks.messages.track_messages import IDENTITY
 from flows.config import Config
 from storage.store import Store
 from flows.sources import Batch, RECORDED, scan_batches, sources_table

@@ -3,7 +3,7 @@
 discover → read → split → collapse (per batch; the stage "parse") → sightings (per run: repeated
 files, channel keys, duplicates, messages, channels, edits) → tag-language (per batch)
 → relate (per run: boilerplate, near-duplicates and clusters, translations;
-tasks/relate_posts.py) → export (per run, a batch's rows at a time).
+tasks/relate/relate_posts.py) → export (per run, a batch's rows at a time).
 
 Batches hold about `Config.batch_bytes` of input, so task runs grow with the input's
 size, not its number of files, and memory is bounded by a batch, except for the
@@ -31,7 +31,7 @@ from datetime import datetime, timezone
 from prefect import flow, unmapped
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from tasks.batch_sources import batch_sources
+from tasks.reading.batch_sources import batch_sources
 from flows.config import Config
 from storage.store import Store, StoreError
 from flows.sources import RECORDED, discover, parse

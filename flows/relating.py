@@ -1,5 +1,5 @@
 """The tag-language and relate stages: languages per batch, then the run's new posts
-related to each other and to the dataset through its indexes (tasks/relate_posts.py)."""
+related to each other and to the dataset through its indexes (tasks/relate/relate_posts.py)."""
 
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -13,10 +13,10 @@ from prefect.cache_policies import NO_CACHE
 from schemas.tables import (
     CHANNEL_LINE_INDEX, CHANNEL_TAIL_INDEX, LINE_CONTEXT_INDEX, NEAR_DUP_INDEX, RELATE_INDEXES, dtypes,
 )
-from tasks.relate_posts import COLUMNS as RELATED_COLUMNS
-from tasks.relate_posts import Archive, Indexes, RelateParams, build_indexes, relate_posts
-from tasks.split_paragraphs import split_paragraphs
-from tasks.tag_language import LanguageTagger, tag_paragraphs, tag_posts
+from tasks.relate.relate_posts import COLUMNS as RELATED_COLUMNS
+from tasks.relate.relate_posts import Archive, Indexes, RelateParams, build_indexes, relate_posts
+from tasks.parsing.split_paragraphs import split_paragraphs
+from tasks.language.tag_language import LanguageTagger, tag_paragraphs, tag_posts
 from flows.config import Config
 from storage.store import Store
 from flows.sources import Batch, scan_batches, stash_frame
@@ -52,7 +52,7 @@ def tag(batch: Batch, sighted: SightingFiles, work: Path, config: Config) -> Bat
 
 @dataclass(frozen=True)
 class RelatedFiles:
-    """The relate task's work files (tasks/relate_posts.py's Related): the new posts'
+    """The relate task's work files (tasks/relate/relate_posts.py's Related): the new posts'
     cluster_id, their paragraphs' boilerplate flags, the new relations, the stored
     clusters merged into earlier ones, and the rows of each index; `rebuilt`: the
     indexes were built in this run for a dataset written before they existed, so they
@@ -144,7 +144,7 @@ def first_seen_order(store: Store) -> pl.DataFrame:
 
 def with_merged_clusters(changed: pl.DataFrame, merged: pl.DataFrame, store: Store) -> pl.DataFrame:
     """The updates of stored posts: their changed fields, and the posts of stored
-    clusters merged into earlier ones (tasks/relate_posts.py) with the earlier id."""
+    clusters merged into earlier ones (tasks/relate/relate_posts.py) with the earlier id."""
     if merged.height == 0:
         return changed
     posts = pl.scan_parquet(store.files("posts"), parallel="prefiltered")

@@ -12,8 +12,8 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from schemas.tables import IDENTITY_INDEX, SHARED_INDEX, UTC, dtypes
-from tasks.dedupe_exact import mark_duplicates
-from tasks.track_messages import (
+from tasks.messages.dedupe_exact import mark_duplicates
+from tasks.messages.track_messages import (
     IDENTITY, SIGHTING_COLUMNS, SIGHTING_ORDER, channel_rows, edit_pairs, identity_channels, identity_key,
     identity_rows, message_rows, own_messages, post_fields, updated_identities,
 )
@@ -231,7 +231,7 @@ def _having(values: dict[str, pl.Series], **renamed: str) -> pl.Expr:
     ])
 
 
-# The fields a post takes from all of its sightings (tasks/track_messages.post_fields).
+# The fields a post takes from all of its sightings (tasks/messages/track_messages.post_fields).
 POST_FIELDS = ["post_id", "channel", "forwarded_from", "media", "media_type", "message_id", "date", "edited_at",
                "views", "reactions"]
 

@@ -14,17 +14,17 @@ from prefect.futures import PrefectFutureList
 from prefect.cache_policies import NO_CACHE
 
 from schemas.tables import UTC, validate
-from tasks.collapse_copies import collapse_copies
-from tasks.discover_sources import Source, discover_sources
-from tasks.detect_format import HEAD_BYTES, detect_format
-from tasks.read_source import (
+from tasks.parsing.collapse_copies import collapse_copies
+from tasks.reading.discover_sources import Source, discover_sources
+from tasks.reading.detect_format import HEAD_BYTES, detect_format
+from tasks.reading.read_source import (
     NotADump, file_facts, files_lines_frame, lines_frame, read_source, reject_from_head, sha256_of_file,
 )
-from tasks.read_telegram_export import OUTPUT_SCHEMA as EXPORT_COLUMNS
-from tasks.read_telegram_export import read_telegram_export
-from tasks.read_web_page import read_web_page
-from tasks.read_desktop_export import read_desktop_export
-from tasks.split_posts import reject_spans, split_posts
+from tasks.reading.read_telegram_export import OUTPUT_SCHEMA as EXPORT_COLUMNS
+from tasks.reading.read_telegram_export import read_telegram_export
+from tasks.reading.read_web_page import read_web_page
+from tasks.reading.read_desktop_export import read_desktop_export
+from tasks.parsing.split_posts import reject_spans, split_posts
 from flows.config import Config
 from storage.failpoints import failpoint
 

@@ -13,13 +13,13 @@ import pandera.polars as pa
 UTC = pl.Datetime("us", "UTC")
 REACTION = pl.Struct({"emoji": pl.Utf8, "count": pl.Int64})
 REACTIONS = pl.List(REACTION)
-# The relations table: one row per related pair (tasks/relate_posts.py).
+# The relations table: one row per related pair (tasks/relate/relate_posts.py).
 RELATION = {"post_id": pl.Utf8, "other_post_id": pl.Utf8, "kind": pl.Utf8, "score": pl.Float64}
 LANG_CODE = r"^(?:[a-z]{2}|und)$"
 SHA256 = r"^[0-9a-f]{64}$"
 POST_ID = r"^[0-9a-f]{32}$"
 LIST = pl.List(pl.Utf8)
-# What the splitter makes of a capture's lines (tasks/split_posts.py). uncopied: body
+# What the splitter makes of a capture's lines (tasks/parsing/split_posts.py). uncopied: body
 # lines whose second copy the end of the capture cut off.
 ROLES = ["header", "media", "view", "title", "copy_a", "copy_b", "uncopied", "footer", "blank"]
 REJECT_REASONS = {
@@ -60,7 +60,7 @@ CHANNEL_LINE_INDEX = "_index_channel_lines"
 CHANNEL_TAIL_INDEX = "_index_channel_tails"
 IDENTITY_INDEX, SHARED_INDEX = "_index_identities", "_index_shared_messages"
 # Tables the pipeline reads to work incrementally; not part of the published dataset.
-# Relating posts reads the first four (tasks/relate_posts.py), sightings the last two.
+# Relating posts reads the first four (tasks/relate/relate_posts.py), sightings the last two.
 RELATE_INDEXES = (NEAR_DUP_INDEX, LINE_CONTEXT_INDEX, CHANNEL_LINE_INDEX, CHANNEL_TAIL_INDEX)
 INDEXES = (*RELATE_INDEXES, IDENTITY_INDEX, SHARED_INDEX)
 
@@ -270,7 +270,7 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
         name="rejects",
         strict=True,
     ),
-    # The near-duplicate index (tasks/relate_posts.py): each post's LSH band buckets
+    # The near-duplicate index (tasks/relate/relate_posts.py): each post's LSH band buckets
     # and its place in first-seen order. Its folder starts with `_` so that no glob of a
     # published table picks it up.
     NEAR_DUP_INDEX: pa.DataFrameSchema(
@@ -284,7 +284,7 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
         name=NEAR_DUP_INDEX,
         strict=True,
     ),
-    # The line index (tasks/mark_boilerplate.py's LineRows): a line key's first distinct
+    # The line index (tasks/relate/mark_boilerplate.py's LineRows): a line key's first distinct
     # contexts, and the first posts of a channel that have it, in first-seen order.
     LINE_CONTEXT_INDEX: pa.DataFrameSchema(
         {"line_hash": pa.Column(pl.UInt64), "context": pa.Column(pl.UInt64), "seen": count(0)},
@@ -298,7 +298,7 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
         name=CHANNEL_LINE_INDEX,
         strict=True,
     ),
-    # Each channel's latest posts, where a new post's translation can be (tasks/relate_posts.py).
+    # Each channel's latest posts, where a new post's translation can be (tasks/relate/relate_posts.py).
     CHANNEL_TAIL_INDEX: pa.DataFrameSchema(
         {"channel": text(nullable=True), "post_id": text(checks=pa.Check.str_matches(POST_ID)), "seen": count(0),
          "lang": text(nullable=True)},
@@ -306,7 +306,7 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
         name=CHANNEL_TAIL_INDEX,
         strict=True,
     ),
-    # The channel identities (tasks/track_messages.identity_rows): each distinct
+    # The channel identities (tasks/messages/track_messages.identity_rows): each distinct
     # identity a sighting names, its channel key and what its sightings add up to, so
     # that a run keys channels and makes their rows without reading every sighting.
     IDENTITY_INDEX: pa.DataFrameSchema(

@@ -7,7 +7,7 @@ import polars as pl
 from conftest import ROOT, read_table
 from flows.config import Config
 from flows.ingest import ingest
-from tasks.track_messages import SIGHTING_COLUMNS
+from tasks.messages.track_messages import SIGHTING_COLUMNS
 
 FIXTURES = ROOT / "tests" / "fixtures" / "channel"
 EARLY, LATE = FIXTURES / "export_2025-02" / "result.json", FIXTURES / "export_2025-05" / "result.json"

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     if args.dask_local is not None and args.dask_local < 1:
         raise UsageError("--dask-local needs at least 1 worker")
-    from tasks.discover_sources import InputError, discover_sources, printable
+    from tasks.reading.discover_sources import InputError, discover_sources, printable
     from storage.store import Store, StoreError
 
     if not 0 < args.batch_mb < float("inf"):  # nan and inf too
@@ -91,7 +91,7 @@ def exit_status(summary: dict) -> int:
 
 
 def _time_zone(name: str | None) -> str | None:
-    from tasks.read_telegram_export import check_time_zone
+    from tasks.reading.read_telegram_export import check_time_zone
 
     try:
         check_time_zone(name)
@@ -203,7 +203,7 @@ def serve(args: argparse.Namespace) -> int:
 
 def detect(args: argparse.Namespace) -> int:
     """One text per input line → `lang<TAB>score`, with exactly the pipeline's tagger."""
-    from tasks.tag_language import LanguageTagger
+    from tasks.language.tag_language import LanguageTagger
 
     config = Config()
     tagger = LanguageTagger(languages=config.languages, min_letters=config.min_letters)

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import polars as pl
 
-from tasks.collapse_copies import collapse_copies
-from tasks.find_near_duplicates import cluster_ids
-from tasks.read_source import NotADump, lines_frame, read_source
-from tasks.split_posts import split_posts
+from tasks.parsing.collapse_copies import collapse_copies
+from tasks.relate.find_near_duplicates import cluster_ids
+from tasks.reading.read_source import NotADump, lines_frame, read_source
+from tasks.parsing.split_posts import split_posts
 
 KEY = ["file", "line_start", "line_end"]
 GOLD_SCHEMA = {"file": pl.Utf8, "line_start": pl.Int64, "line_end": pl.Int64, "uid": pl.Utf8, "text": pl.Utf8}
@@ -272,9 +272,9 @@ def run_steps(folder: Path, names: list[str], config, tagger) -> dict:
     empty dataset: number of lines, occurrences (with is_duplicate), posts (with lang and
     cluster_id), relations."""
     from flows.sources import with_capture_fields  # imports Prefect; runs no flow
-    from tasks.dedupe_exact import mark_duplicates
-    from tasks.relate_posts import relate_posts
-    from tasks.tag_language import tag_posts
+    from tasks.messages.dedupe_exact import mark_duplicates
+    from tasks.relate.relate_posts import relate_posts
+    from tasks.language.tag_language import tag_posts
 
     lines = read_lines(folder, names)
     # No capture times here: sightings count in file name order, as the gold's.
@@ -302,7 +302,7 @@ def gold_languages(gold: pl.DataFrame, occurrences: pl.DataFrame, posts: pl.Data
 
 def evaluate_corpus(folder: Path, gold_path: Path, langid: Path | None = None, config=None) -> dict:
     """Every score `tgcorpus eval` prints, as one JSON-ready dict."""
-    from tasks.tag_language import LanguageTagger
+    from tasks.language.tag_language import LanguageTagger
     from flows.config import Config
 
     config = config or Config()

@@ -33,7 +33,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-from tasks.link_translations import CYRILLIC_TO_LATIN
+from tasks.relate.link_translations import CYRILLIC_TO_LATIN
 
 # --------------------------------------------------------------------------------------
 # What a page can show

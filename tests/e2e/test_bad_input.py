@@ -144,7 +144,7 @@ def test_a_file_that_is_no_capture_is_hashed_and_counted_without_reading_it_whol
     head; their hash and line count come from a read in blocks."""
     import hashlib
 
-    from tasks.read_source import file_facts, reject_from_head
+    from tasks.reading.read_source import file_facts, reject_from_head
 
     path = tmp_path / "data.jsonl"
     path.write_bytes(data)

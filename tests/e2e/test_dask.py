@@ -208,7 +208,7 @@ def test_what_the_tasks_send_to_workers_pickles_small(tmp_path):
 
     from flows.relating import tag
     from flows.sources import Batch, SourceResult, collapse, read, split
-    from tasks.discover_sources import Source
+    from tasks.reading.discover_sources import Source
     from flows.config import Config
     from storage.store import Store
 

@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 from conftest import ROOT
-from tasks.tag_language import LanguageTagger
+from tasks.language.tag_language import LanguageTagger
 from flows.config import Config
 
 SENTENCES = ROOT / "tests" / "fixtures" / "langid" / "sentences"

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from conftest import SEEDS, read_table, tgcorpus
-from tasks.batch_sources import batch_sources
-from tasks.discover_sources import discover_sources
+from tasks.reading.batch_sources import batch_sources
+from tasks.reading.discover_sources import discover_sources
 from storage.store import Store
 
 

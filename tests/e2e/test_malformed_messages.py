@@ -9,11 +9,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import SEEDS, read_table, tgcorpus
-from tasks.malformed import ReadLimits, check_html_depth
-from tasks.read_desktop_export import read_desktop_export
-from tasks.read_source import NotADump
-from tasks.read_telegram_export import read_telegram_export
-from tasks.read_web_page import read_web_page
+from tasks.reading.malformed import ReadLimits, check_html_depth
+from tasks.reading.read_desktop_export import read_desktop_export
+from tasks.reading.read_source import NotADump
+from tasks.reading.read_telegram_export import read_telegram_export
+from tasks.reading.read_web_page import read_web_page
 from storage.store import Store
 
 FORMATS = Path(__file__).parents[1] / "fixtures" / "formats"

@@ -11,7 +11,9 @@ from channel import CAPTURE, EARLY, EVERYTHING, LATE, PAGE, canonical, run, sigh
 from conftest import read_table, tgcorpus, utc, validate_with_first_row_changed
 from flows import sightings as sightings_stage
 from schemas.tables import IDENTITY_INDEX, SHARED_INDEX
-from tasks.track_messages import channel_keys, identity_channels, identity_rows, own_messages, updated_identities
+from tasks.messages.track_messages import (
+    channel_keys, identity_channels, identity_rows, own_messages, updated_identities,
+)
 from storage.store import Store
 from tgcorpus.synth import synthesize
 

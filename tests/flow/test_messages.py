@@ -15,7 +15,7 @@ import pytest
 
 from channel import CAPTURE, EARLY, EVERYTHING, FIXTURES, LATE, PAGE, TABLES, canonical, run, sightings
 from conftest import ROOT, read_table, tgcorpus, utc
-from tasks.track_messages import channel_keys, edit_pairs, message_rows, with_channel_keys
+from tasks.messages.track_messages import channel_keys, edit_pairs, message_rows, with_channel_keys
 
 @pytest.fixture(scope="module")
 def one_run(prefect_api, tmp_path_factory) -> Path:

@@ -15,10 +15,10 @@ import polars as pl
 import pytest
 
 from conftest import by_id, utc
-from tasks.detect_format import HEAD_BYTES, detect_format
-from tasks.read_desktop_export import read_desktop_export
-from tasks.read_source import NotADump
-from tasks.read_telegram_export import MEDIA_TYPES, OUTPUT_SCHEMA
+from tasks.reading.detect_format import HEAD_BYTES, detect_format
+from tasks.reading.read_desktop_export import read_desktop_export
+from tasks.reading.read_source import NotADump
+from tasks.reading.read_telegram_export import MEDIA_TYPES, OUTPUT_SCHEMA
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "desktop_export"
 WEB_PAGE = Path(__file__).parents[1] / "fixtures" / "formats" / "mid_russia_page.html"

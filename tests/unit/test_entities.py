@@ -4,7 +4,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from tasks.entities import hashtags_of
+from tasks.reading.entities import hashtags_of
 
 
 def tags(text: str | None) -> list[str]:

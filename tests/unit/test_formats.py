@@ -16,12 +16,12 @@ import polars as pl
 import pytest
 
 from conftest import by_id, utc
-from tasks.collapse_copies import collapse_copies
-from tasks.detect_format import HEAD_BYTES, detect_format
-from tasks.read_source import NotADump, lines_frame, read_source
-from tasks.read_telegram_export import OUTPUT_SCHEMA, read_telegram_export
-from tasks.read_web_page import read_web_page
-from tasks.split_posts import split_posts
+from tasks.parsing.collapse_copies import collapse_copies
+from tasks.reading.detect_format import HEAD_BYTES, detect_format
+from tasks.reading.read_source import NotADump, lines_frame, read_source
+from tasks.reading.read_telegram_export import OUTPUT_SCHEMA, read_telegram_export
+from tasks.reading.read_web_page import read_web_page
+from tasks.parsing.split_posts import split_posts
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "formats"
 RAW = Path(__file__).resolve().parents[2] / "data" / "raw"

@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from selectolax.lexbor import LexborHTMLParser
 
-from tasks.read_desktop_export import read_desktop_export
-from tasks.read_source import NotADump
-from tasks.read_telegram_export import MESSAGE_KEYS, OUTPUT_SCHEMA, read_telegram_export
-from tasks.read_web_page import read_web_page
+from tasks.reading.read_desktop_export import read_desktop_export
+from tasks.reading.read_source import NotADump
+from tasks.reading.read_telegram_export import MESSAGE_KEYS, OUTPUT_SCHEMA, read_telegram_export
+from tasks.reading.read_web_page import read_web_page
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 EXPORT = json.loads((FIXTURES / "formats" / "result.json").read_text(encoding="utf-8"))

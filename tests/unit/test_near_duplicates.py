@@ -1,5 +1,5 @@
-"""Boilerplate marking, near-duplicate pairs and clusters (tasks/mark_boilerplate.py,
-tasks/find_near_duplicates.py) on hand-made frames and on a small generated corpus."""
+"""Boilerplate marking, near-duplicate pairs and clusters (tasks/relate/mark_boilerplate.py,
+tasks/relate/find_near_duplicates.py) on hand-made frames and on a small generated corpus."""
 import hashlib
 import json
 import random
@@ -11,12 +11,12 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tasks.find_near_duplicates import (
+from tasks.relate.find_near_duplicates import (
     NearDupParams, agreed_pairs, bucket_table, candidate_pairs, cluster_ids, near_duplicate_pairs, sketch,
 )
-from tasks.mark_boilerplate import boilerplate_flags, mark_boilerplate
-from tasks.relate_posts import Archive, RelateParams, relate_posts, sketch_new
-from tasks.split_paragraphs import split_paragraphs
+from tasks.relate.mark_boilerplate import boilerplate_flags, mark_boilerplate
+from tasks.relate.relate_posts import Archive, RelateParams, relate_posts, sketch_new
+from tasks.parsing.split_paragraphs import split_paragraphs
 from tgcorpus.synth import synthesize
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -174,7 +174,7 @@ def test_generated_corpus_meets_precision_and_recall(tmp_path):
 def test_band_groups_together_propose_exactly_the_pairs_of_all_bands(tmp_path):
     """find_candidates group-bys a group of LSH bands at a time; their union is the
     one-group candidate set, and every band (and the line band) is in one group."""
-    from tasks.relate_posts import band_groups
+    from tasks.relate.relate_posts import band_groups
 
     synthesize(tmp_path, posts=400, seed=4)
     report = evaluate(tmp_path, tmp_path / "gold.jsonl")

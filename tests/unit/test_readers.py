@@ -17,9 +17,9 @@ import polars as pl
 import pytest
 
 from conftest import by_id, utc
-from tasks.read_source import NotADump
-from tasks.read_telegram_export import MEDIA_TYPES, OUTPUT_SCHEMA, read_telegram_export
-from tasks.read_web_page import read_web_page
+from tasks.reading.read_source import NotADump
+from tasks.reading.read_telegram_export import MEDIA_TYPES, OUTPUT_SCHEMA, read_telegram_export
+from tasks.reading.read_web_page import read_web_page
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "formats"
 

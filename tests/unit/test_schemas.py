@@ -4,10 +4,10 @@ import pytest
 
 from conftest import SEEDS, read_table
 from schemas.tables import TableInvalid, validate
-from tasks.export_tables import publish_tables
+from tasks.export.export_tables import publish_tables
 from storage.store import Store
-from tasks.read_source import lines_frame, read_source
-from tasks.split_posts import split_posts
+from tasks.reading.read_source import lines_frame, read_source
+from tasks.parsing.split_posts import split_posts
 
 
 def seed_split() -> pl.DataFrame:

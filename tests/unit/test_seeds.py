@@ -3,9 +3,9 @@ import polars as pl
 import pytest
 
 from conftest import SEEDS
-from tasks.collapse_copies import collapse_copies
-from tasks.read_source import lines_frame, read_source
-from tasks.split_posts import reject_spans, split_posts
+from tasks.parsing.collapse_copies import collapse_copies
+from tasks.reading.read_source import lines_frame, read_source
+from tasks.parsing.split_posts import reject_spans, split_posts
 
 FIELDS = ["line_start", "line_end", "forwarded_from", "media", "title", "text", "hashtags", "reactions"]
 

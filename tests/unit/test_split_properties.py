@@ -7,9 +7,9 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from schemas.tables import validate
-from tasks.collapse_copies import collapse_copies
-from tasks.read_source import decode_dump, lines_frame, read_source
-from tasks.split_posts import PLACEHOLDERS, split_posts
+from tasks.parsing.collapse_copies import collapse_copies
+from tasks.reading.read_source import decode_dump, lines_frame, read_source
+from tasks.parsing.split_posts import PLACEHOLDERS, split_posts
 from flows.config import Config
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "split"

@@ -1,4 +1,4 @@
-"""Tests for tasks.tag_language (offline; labelled sample in tests/fixtures/langid)."""
+"""Tests for tasks.language.tag_language (offline; labelled sample in tests/fixtures/langid)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tasks.tag_language import DEFAULT_LANGUAGES, LanguageTagger, tag_paragraphs, tag_posts
+from tasks.language.tag_language import DEFAULT_LANGUAGES, LanguageTagger, tag_paragraphs, tag_posts
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "langid"
 ROOT = Path(__file__).resolve().parents[2]
@@ -270,8 +270,8 @@ def test_works_without_network():
         "import socket\n"
         "def refuse(*a, **k): raise OSError('network disabled in test')\n"
         "socket.socket.connect = refuse; socket.create_connection = refuse\n"
-        "from tasks.tag_language import LanguageTagger\n"
-        "import tasks.tag_language as tl\n"
+        "from tasks.language.tag_language import LanguageTagger\n"
+        "import tasks.language.tag_language as tl\n"
         "print(LanguageTagger().detect(['Сегодня хорошая погода в Москве', 'The weather is fine today',"
         " 'централната банка'])[0], tl._frequencies.cache_info().currsize)\n"  # a word pair reads the word lists
     )
@@ -289,7 +289,7 @@ def test_empty_frames(tagger):
 
 
 def test_lexicon_evidence_is_log_probability_under_each_word_list():
-    from tasks.tag_language import LEXICON_FLOOR, lexicon_evidence
+    from tasks.language.tag_language import LEXICON_FLOOR, lexicon_evidence
 
     def best(text, langs=("ru", "uk", "bg", "sr", "mk")):
         evidence = lexicon_evidence(text, list(langs))
@@ -308,7 +308,7 @@ def test_lexicon_evidence_is_log_probability_under_each_word_list():
 
 
 def test_lexicon_tells_south_slavic_word_pairs(tagger, monkeypatch):
-    import tasks.tag_language as tl
+    import tasks.language.tag_language as tl
 
     texts, labels = [], []
     for path in sorted((FIXTURES / "lexicon").glob("*.txt")):

@@ -6,7 +6,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tasks.link_translations import numbers, translation_pairs
+from tasks.relate.link_translations import numbers, translation_pairs
 from tgcorpus.evaluate import parse_folder
 from tgcorpus.synth import synthesize
 

@@ -24,13 +24,13 @@ import polars as pl
 
 from schemas.tables import MEDIA_TYPES
 from schemas.tables import REACTION
-from tasks.collapse_copies import post_ids
-from tasks.entities import hashtags_of
-from tasks.malformed import (
+from tasks.hashing import post_ids
+from tasks.reading.entities import hashtags_of
+from tasks.reading.malformed import (
     CHECK_COLUMNS, INT64_MAX, SHOWN_CHARS, Malformed, ReadLimits, as_id_text, integer, integer_text, json_too_deep,
     shown, sort_out,
 )
-from tasks.read_source import NotADump
+from tasks.reading.read_source import NotADump
 
 CHANNEL_TYPES = frozenset({"public_channel", "private_channel"})
 CHAT_PATHS = ((), ("chats", "list", "item"), ("left_chats", "list", "item"))

@@ -7,11 +7,11 @@ aligned the copies (matched lines share a `slot`), so this is a group-by.
 from __future__ import annotations
 
 import polars as pl
-import xxhash
 
 from schemas.tables import REACTION
-from tasks.entities import hashtags_of
-from tasks.split_posts import BODY_ROLES, COUNT, HEADER_PREFIX, REACTION_TOKEN, TIME_TOKEN, VIEWS_TOKEN
+from tasks.hashing import post_ids
+from tasks.reading.entities import hashtags_of
+from tasks.parsing.split_posts import BODY_ROLES, COUNT, HEADER_PREFIX, REACTION_TOKEN, TIME_TOKEN, VIEWS_TOKEN
 
 
 
@@ -30,24 +30,6 @@ def count_value(count: pl.Expr) -> pl.Expr:
     )
     value = (number * scale).round(0)
     return pl.when(value < MAX_COUNT).then(value).cast(pl.Int64)
-
-
-def normalized_text(text: pl.Expr) -> pl.Expr:
-    """The text a post_id hashes: NFKC, runs of white space folded to one space."""
-    return (
-        text.str.normalize("NFKC")
-        .str.replace_all(r"[^\S\n]+", " ")
-        .str.replace_all(r" ?\n ?", "\n")
-        .str.strip_chars()
-    )
-
-
-def post_ids(texts: pl.Series) -> pl.Series:
-    """Stable content ids: xxh3-128 of the normalised text, hex."""
-    normalized = texts.to_frame("t").select(normalized_text(pl.col("t")))["t"]
-    return pl.Series(
-        "post_id", [xxhash.xxh3_128_hexdigest(t.encode()) for t in normalized], dtype=pl.Utf8
-    )
 
 
 def _footer_fields(footer: pl.DataFrame) -> pl.DataFrame:

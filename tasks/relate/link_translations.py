@@ -19,7 +19,8 @@ from dataclasses import asdict, dataclass, field
 
 import polars as pl
 
-from tasks.entities import hashtags_of
+from tasks.reading.entities import hashtags_of
+from tasks.relate import CHUNK_POSTS
 
 LINK_SCHEMA = {"rank": pl.UInt32, "rank_other": pl.UInt32, "post_id": pl.Utf8, "other_post_id": pl.Utf8,
                "score": pl.Float64}
@@ -206,7 +207,7 @@ def pair_features() -> dict[str, pl.Expr]:
 
 
 def scored_candidates(posts: pl.DataFrame, params: TranslationParams = TranslationParams(),
-                      chunk_posts: int = 5_000) -> pl.DataFrame:
+                      chunk_posts: int = CHUNK_POSTS) -> pl.DataFrame:
     """Every pair of posts in different languages within the window, with its features and score;
     posts without `first_seen` (not in sight) take no part.
 

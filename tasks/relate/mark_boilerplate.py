@@ -1,10 +1,10 @@
 """Boilerplate paragraphs: lines a channel repeats around different content.
 
 CCNet-style: each line is reduced to a key (NFKC, lower case, everything but letters
-folded away, so `📺 Смотреть интервью!` and `Смотреть интервью` agree), the key is
-hashed (xxHash64), and a key that recurs in at least `min_posts` distinct places is
-boilerplate: `Read in full`, `Читать полностью`, 'Key points:', a hashtag line, a
-channel's sign-off.
+folded away, so `📺 Смотреть интервью!` and `Смотреть интервью` agree: `line_key`,
+tasks/normalize.py), the key is hashed (xxHash64), and a key that recurs in at least
+`min_posts` distinct places is boilerplate: `Read in full`, `Читать полностью`, 'Key
+points:', a hashtag line, a channel's sign-off.
 
 A place is a post's *context*: its title for a body line, its first body line for the
 title. A post and its near-duplicates share the title and nearly every line, so
@@ -14,7 +14,7 @@ context such a family counts about once, while a sign-off under many titles coun
 many times. So a title is boilerplate only when it recurs over different bodies
 (`#Announcement`), not merely because a post was edited. A long line that recurs (a
 quoted paragraph) is flagged like any other; what that means for matching copies is
-decided in tasks/find_near_duplicates.py.
+decided in tasks/relate/find_near_duplicates.py.
 
 Lines without a letter (`***`, `<...>`, `🇷🇺🇧🇾`, `2025`) carry no content and are
 always boilerplate.
@@ -36,48 +36,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import polars as pl
-import polars_hash as plh
 
-from tasks.split_paragraphs import split_paragraphs
+from tasks.hashing import stable_hash64_of
+from tasks.normalize import line_key
+from tasks.parsing.split_paragraphs import split_paragraphs
+from tasks.relate import CHUNK_POSTS
 
 # Low enough that the 23 seed posts flag `Read in full` (4 posts) and their hashtag
 # line (3); a family of near-duplicates counts as one context, so it cannot reach it.
 MIN_POSTS = 3
-
-
-def stable_hash64(values: pl.Series) -> pl.Series:
-    """xxHash64 of each string's UTF-8 (polars-hash, in Rust): the same on every machine,
-    run and version, unlike Polars' own `hash`."""
-    return values.to_frame("v").select(plh.col("v").nchash.xxhash64()).to_series().cast(pl.UInt64)
-
-
-URL = r"(?i:https?://|www\.|t\.me/)\S+"
-
-
-def url_tokens(text: pl.Expr) -> pl.Expr:
-    """The links of a text, each one word of its letters and digits: a link is a post's
-    content, and two links differ in their ids (`youtube.com/watch?v=1fASN9oYGdw`), not in
-    the words around them."""
-    return text.str.extract_all(URL).list.eval(pl.element().str.replace_all(r"[^\p{L}\p{N}]+", "")).list.join(" ")
-
-
-def with_links(key: pl.Expr, text: pl.Expr) -> pl.Expr:
-    """`key` of the text without its links, then its links (url_tokens)."""
-    return pl.concat_str(key, url_tokens(text), separator=" ").str.strip_chars()
-
-
-def line_key(text: pl.Expr) -> pl.Expr:
-    """Letters only: NFKC, lower case, any run of non-letters (digits too) as one space;
-    links whole (url_tokens)."""
-    letters = (
-        text.str.replace_all(URL, " ").str.normalize("NFKC").str.to_lowercase()
-        .str.replace_all(r"[^\p{L}]+", " ").str.strip_chars()
-    )
-    return with_links(letters, text.str.normalize("NFKC").str.to_lowercase())
-
-
-def hashed(column: str) -> pl.Expr:
-    return pl.col(column).map_batches(stable_hash64, return_dtype=pl.UInt64)
 
 
 def line_places(paragraphs: pl.DataFrame) -> pl.DataFrame:
@@ -90,11 +57,12 @@ def line_places(paragraphs: pl.DataFrame) -> pl.DataFrame:
     # a title-only post has no first body line: its own id stands in as the context
     context = (
         pl.when(pl.col("idx") > 0).then(line_hash_at(0))
-        .otherwise(line_hash_at(1).fill_null(hashed("post_id")))
+        .otherwise(line_hash_at(1).fill_null(stable_hash64_of("post_id")))
     )
     return (
         paragraphs.select("post_id", "idx", _key=line_key(pl.col("text")))
-        .with_columns(line_hash=hashed("_key"), empty=pl.col("_key") == "", letters=pl.col("_key").str.len_chars())
+        .with_columns(line_hash=stable_hash64_of("_key"), empty=pl.col("_key") == "",
+                      letters=pl.col("_key").str.len_chars())
         .select("post_id", "idx", "line_hash", "empty", "letters", context=context)
     )
 
@@ -194,7 +162,7 @@ def mark_boilerplate(paragraphs: pl.DataFrame, min_posts: int = MIN_POSTS) -> pl
     return paragraphs.with_columns(flags_from(places, LineRows.of(places), min_posts)["is_boilerplate"])
 
 
-def places_of(posts: pl.DataFrame, chunk_posts: int = 5_000) -> pl.DataFrame:
+def places_of(posts: pl.DataFrame, chunk_posts: int = CHUNK_POSTS) -> pl.DataFrame:
     """line_places of `posts` (post_id, text[, channel][, first_seen]) with `channel` and
     `seen` (first_seen, else the post's row), `chunk_posts` posts at a time: only the
     compact rows of all posts are held at once."""
@@ -211,7 +179,7 @@ def places_of(posts: pl.DataFrame, chunk_posts: int = 5_000) -> pl.DataFrame:
     ])
 
 
-def boilerplate_flags(posts: pl.DataFrame, min_posts: int = MIN_POSTS, chunk_posts: int = 5_000,
+def boilerplate_flags(posts: pl.DataFrame, min_posts: int = MIN_POSTS, chunk_posts: int = CHUNK_POSTS,
                       template: tuple[int, float] | None = None) -> pl.DataFrame:
     """(post_id, idx, is_boilerplate[, is_recurring, is_template]) for every line of
     `posts` (post_id, text[, channel][, first_seen]), counted over these posts alone (see

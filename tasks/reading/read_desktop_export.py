@@ -37,11 +37,11 @@ from pathlib import Path
 import polars as pl
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from tasks.malformed import (
+from tasks.reading.malformed import (
     CHECK_COLUMNS, Malformed, ReadLimits, check_html_depth, checked_count, integer_text, reactions_problem, sort_out,
 )
-from tasks.read_source import NotADump
-from tasks.read_telegram_export import RAW_SCHEMA, check_time_zone, local_to_utc, posts_frame
+from tasks.reading.read_source import NotADump
+from tasks.reading.read_telegram_export import RAW_SCHEMA, check_time_zone, local_to_utc, posts_frame
 
 # Media the writer draws with its own markup (a thumbnail of a downloaded file, a poll).
 MEDIA_MARKUP = (

@@ -17,12 +17,12 @@ from urllib.parse import unquote
 import polars as pl
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from tasks.malformed import (
+from tasks.reading.malformed import (
     CHECK_COLUMNS, Malformed, ReadLimits, check_html_depth, checked_count, count_problem, integer_text,
     reactions_problem, sort_out,
 )
-from tasks.read_source import NotADump
-from tasks.read_telegram_export import RAW_SCHEMA, posts_frame
+from tasks.reading.read_source import NotADump
+from tasks.reading.read_telegram_export import RAW_SCHEMA, posts_frame
 
 POST = ".tgme_widget_message[data-post]"
 REPLY_LINK = re.compile(r"t\.me/(?:s/)?[^/?#]+/(\d+)")

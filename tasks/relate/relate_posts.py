@@ -5,7 +5,7 @@ the tests alike. A run relates its new posts to the dataset through the dataset'
 indexes (`Archive`), never its whole text:
 
 - sketch (`sketch_new`): the new posts' line flags, counted over the line index
-  (LineRows, tasks/mark_boilerplate.py) and the new posts; their MinHash sketches; their
+  (LineRows, tasks/relate/mark_boilerplate.py) and the new posts; their MinHash sketches; their
   LSH buckets beside the stored posts of those buckets (the near-duplicate index);
 - candidates (`find_candidates`): pairs sharing a bucket, one group of bands at a time;
 - verify (`verify_near`): the candidate pairs with a new post, reading the texts of the
@@ -31,11 +31,11 @@ import numpy as np
 import polars as pl
 
 from schemas.tables import RELATION
-from tasks.find_near_duplicates import (
+from tasks.relate.find_near_duplicates import (
     NearDupParams, Sketches, agreed_pairs, bucket_table, candidate_pairs, cluster_ids, sketch, verified_pairs,
 )
-from tasks.link_translations import TranslationParams, translation_pairs
-from tasks.mark_boilerplate import MIN_POSTS, LineRows, flags_from, line_caps, places_of
+from tasks.relate.link_translations import TranslationParams, translation_pairs
+from tasks.relate.mark_boilerplate import MIN_POSTS, LineRows, flags_from, line_caps, places_of
 
 RELATION_COLUMNS = list(RELATION)
 NO_FLAGS = {"post_id": pl.Utf8, "idx": pl.Int64, "is_boilerplate": pl.Boolean}
@@ -49,7 +49,7 @@ TAIL_COLUMNS = {"channel": pl.Utf8, "post_id": pl.Utf8, "seen": pl.Int64, "lang"
 class RelateParams:
     near: NearDupParams = NearDupParams()
     translation: TranslationParams = TranslationParams()
-    # A line in this many distinct contexts is boilerplate (tasks/mark_boilerplate.py).
+    # A line in this many distinct contexts is boilerplate (tasks/relate/mark_boilerplate.py).
     boilerplate_min_posts: int = MIN_POSTS
     # Candidate search runs in this many groups of LSH bands (each an independent group-by).
     band_groups: int = 4

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from tasks.collapse_copies import count_value
-from tasks.read_source import NotADump
+from tasks.parsing.collapse_copies import count_value
+from tasks.reading.read_source import NotADump
 
 INT64_MAX = 2**63 - 1
 # Columns a reader's raw rows carry beside RAW_SCHEMA until `sort_out` drops them.

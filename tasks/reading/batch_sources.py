@@ -7,7 +7,7 @@ concatenating them in order gives the run's sighting order.
 """
 from __future__ import annotations
 
-from tasks.discover_sources import Source
+from tasks.reading.discover_sources import Source
 
 
 def batch_sources(sources: list[Source], max_bytes: int, max_files: int) -> list[list[Source]]:

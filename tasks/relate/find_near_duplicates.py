@@ -1,11 +1,11 @@
 """Near-duplicate posts: MinHash + LSH banding proposes pairs, exact Jaccard decides.
 
 Text is normalised as NFKC, lower case, runs of anything but letters and digits folded
-to one space (so a post that only lost an emoji has Jaccard 1.0 with its original, but
-another post_id: a near-duplicate); a link is one word (its id is what differs between
-two link posts). In scripts written without spaces (Han, Kana, Thai, ...) every letter
-is a word, so shingles there are character n-grams. A pair is a near-duplicate when
-either
+to one space (`word_key`, tasks/normalize.py: a post that only lost an emoji has
+Jaccard 1.0 with its original, but another post_id, so it is a near-duplicate); a link
+is one word (its id is what differs between two link posts). In scripts written
+without spaces (Han, Kana, Thai, ...) every letter is a word, so shingles there are
+character n-grams. A pair is a near-duplicate when either
 - its word shingles (`shingle_words` consecutive words) have Jaccard >= `threshold`:
   a word edited, an emoji lost, a line added to a long post; or
 - its sets of lines have Jaccard >= `line_threshold`: a line replaced or added in a
@@ -13,14 +13,14 @@ either
   `min_shared_content` of its text (2|A∩B| / (|A| + |B|) of word shingles). Only lines
   that are not boilerplate count: sharing `Read in full` says nothing.
 
-A channel's template (tasks/mark_boilerplate.py: lines in `template_min_posts` posts
+A channel's template (tasks/relate/mark_boilerplate.py: lines in `template_min_posts` posts
 of the channel, at any length) is left out of the comparison when either post of a
 pair fills one (most of its text is its own, as a digest's news): then both are
 compared on their lines that do not recur in their channel. Daily digests with a fixed
 header and footer thus share nothing, while a re-post that fixed a typo still shares
 its body. Sketches and candidates do not depend on templates; only verification does.
 
-Boilerplate (tasks/mark_boilerplate.py) is left out of the shingles when it is short
+Boilerplate (tasks/relate/mark_boilerplate.py) is left out of the shingles when it is short
 (<= `boilerplate_max_words` words: calls to action, labels, hashtags, sign-offs): those
 lines make unrelated short posts look alike. A long line that recurs is quoted
 content, and a copy of a post shares it like any other line, so it stays in the
@@ -59,7 +59,9 @@ import polars as pl
 import xxhash
 
 from schemas.tables import RELATION
-from tasks.mark_boilerplate import URL, stable_hash64, with_links
+from tasks.normalize import word_key
+from tasks.hashing import stable_hash64
+from tasks.relate import CHUNK_POSTS
 
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # odd multiplier that spreads bits (2^64 / golden ratio)
 PAIR_SHIFT = 1 << 32  # a candidate pair (a, b) of uint32 post numbers packed as a * 2^32 + b
@@ -71,7 +73,7 @@ class NearDupParams:
     threshold: float = 0.7           # word-shingle Jaccard
     line_threshold: float = 0.3      # line-set Jaccard: a third of the lines shared
     estimate_margin: float = 0.15    # verify pairs whose MinHash estimate is this close (4 standard errors)
-    chunk_posts: int = 5_000         # posts sketched at a time (bounds memory)
+    chunk_posts: int = CHUNK_POSTS   # posts sketched at a time (bounds memory)
     chunk_pairs: int = 200_000       # candidate pairs screened at a time (bounds memory)
     # Earlier posts of a bucket each post is paired with: candidates grow as posts x this,
     # not as the square of a bucket's size (templated posts fill buckets by the thousand).
@@ -81,7 +83,7 @@ class NearDupParams:
     boilerplate_max_words: int = 8
     # A line in this many distinct posts of one channel is its template (header, footer,
     # source label, hashtag line) at any length: 3 as for boilerplate (a channel's third
-    # digest shows its template; tasks/mark_boilerplate.py).
+    # digest shows its template; tasks/relate/mark_boilerplate.py).
     template_min_posts: int = 3
     # A post fills a template when lines other posts of its channel share hold at most
     # this share of its letters (a digest's news are its own); above it, it is a copy
@@ -109,15 +111,6 @@ class NearDupParams:
 UNSPACED = r"[[\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}]&&\p{L}]\p{M}*"
 
 
-def word_key(text: pl.Expr) -> pl.Expr:
-    """NFKC, lower case, runs of anything but letters and digits as one space; marks
-    stay after a letter (Thai and Indic vowels are marks), not after an emoji (its
-    variation selector); links whole (tasks/mark_boilerplate.py's url_tokens)."""
-    text = text.str.normalize("NFKC").str.to_lowercase()
-    words = text.str.replace_all(URL, " ").str.replace_all(r"^\p{M}+|(?:[^\p{L}\p{M}\p{N}]\p{M}*)+", " ").str.strip_chars()
-    return with_links(words, text)
-
-
 def words_of(key: pl.Expr) -> pl.Expr:
     """The words of a normalised line; a run of an unspaced script gives one per character."""
     return key.str.replace_all(UNSPACED, " $0 ").str.replace_all(" +", " ").str.strip_chars().str.split(" ")
@@ -125,7 +118,7 @@ def words_of(key: pl.Expr) -> pl.Expr:
 
 def post_lines(posts: pl.DataFrame, boilerplate: pl.DataFrame | None, numbers: np.ndarray | None = None) -> pl.DataFrame:
     """(post, idx, key, words, is_boilerplate, is_recurring, is_template): every line of
-    every post, in order (the flags: tasks/mark_boilerplate.py);
+    every post, in order (the flags: tasks/relate/mark_boilerplate.py);
     `post` is the post's number (`numbers`, by default its row number in `posts`),
     `key` the normalised line."""
     number = pl.int_range(pl.len(), dtype=pl.UInt32) if numbers is None else pl.Series(numbers, dtype=pl.UInt32)

@@ -6,11 +6,11 @@ copy A of the body, copy B of the body, [footer lines: reactions, views, time].
 Rules (documented in the README, asserted by the tests):
 - A `Forwarded from` line or a media placeholder always starts a new post.
 - Copy B starts at the next line whose key equals the first body line's key, where a
-  line's key is its letters and digits, case-folded (a copy that lost emoji or
-  punctuation still matches). Both copies start with the same line; after that either
-  copy may lack up to `max_copy_misses` lines of the other. Among the ways the bodies
-  can double, the reading of the whole file that leaves fewest lines unmatched is
-  taken (`_Scan.plan`).
+  line's key is its letters and digits, case-folded (`letters_key`, tasks/normalize.py:
+  a copy that lost emoji or punctuation still matches). Both copies start with the
+  same line; after that either copy may lack up to `max_copy_misses` lines of the
+  other. Among the ways the bodies can double, the reading of the whole file that
+  leaves fewest lines unmatched is taken (`_Scan.plan`).
 - Past copy A's end, copy B goes on over lines that repeat a line of the body (copy A
   lacked one of the repeats). Such lines right after copy B are copy B's even past
   `max_copy_misses`, never title-only posts: after a whole body (the same posts
@@ -32,6 +32,7 @@ from __future__ import annotations
 import polars as pl
 
 from schemas.tables import REJECT_REASONS, ROLES
+from tasks.normalize import letters_key
 
 PLACEHOLDERS = (
     "Media is too big",
@@ -63,7 +64,7 @@ def classify_lines(lines: pl.DataFrame) -> pl.DataFrame:
     """Add `kind` (int) and `key` (int, equal for lines equal up to emoji/punctuation/case)."""
     text = pl.col("text")
     # Computed once up front: used twice inside one expression it would be computed twice.
-    lines = lines.with_columns(_letters=text.str.to_lowercase().str.replace_all(r"[^\p{L}\p{N}]+", ""))
+    lines = lines.with_columns(_letters=letters_key(text))
     letters = pl.col("_letters")
     key_text = pl.when(letters == "").then(text.str.strip_chars()).otherwise(letters)
     kind = (

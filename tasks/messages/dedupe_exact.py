@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from tasks.track_messages import SIGHTING_ORDER
+from tasks.messages.track_messages import SIGHTING_ORDER
 
 
 def mark_duplicates(occurrences: pl.DataFrame, known: pl.DataFrame | None = None) -> pl.DataFrame:

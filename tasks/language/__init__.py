@@ -1,0 +1,1 @@
+"""Language: a language tag and score for each post and paragraph."""
