@@ -13,14 +13,13 @@ from prefect import task, unmapped
 from prefect.futures import PrefectFutureList
 from prefect.cache_policies import NO_CACHE
 
-from schemas.tables import UTC, validate
+from schemas.tables import PARSED_COLUMNS, READ_COLUMNS, UTC, validate
 from tasks.parsing.collapse_copies import collapse_copies
 from tasks.reading.discover_sources import Source, discover_sources
 from tasks.reading.detect_format import HEAD_BYTES, detect_format
 from tasks.reading.read_source import (
     NotADump, file_facts, files_lines_frame, lines_frame, read_source, reject_from_head, sha256_of_file,
 )
-from tasks.reading.read_telegram_export import OUTPUT_SCHEMA as EXPORT_COLUMNS
 from tasks.reading.read_telegram_export import read_telegram_export
 from tasks.reading.read_web_page import read_web_page
 from tasks.reading.read_desktop_export import read_desktop_export
@@ -33,10 +32,6 @@ STRUCTURED_READERS = {
     "web_html": read_web_page,
     "desktop_html": read_desktop_export,
 }
-# The occurrence columns every reader produces, in order (read_telegram_export's schema),
-# and the name the user gave the channel (--channel; a capture's folder).
-OCCURRENCE_SCHEMA = {**EXPORT_COLUMNS, "channel_given": pl.Utf8, "source_sha256": pl.Utf8}
-OCCURRENCE_COLUMNS = list(OCCURRENCE_SCHEMA)
 RECORDED = ("ok", "rejected", "skipped")
 
 
@@ -168,7 +163,7 @@ def read_one(source: Source, snapshot: Path | None,
         result.warning = "; ".join(filter(None, [result.warning, "--channel not applied: the export holds several chats"]))
     return result, occurrences.with_columns(
         channel_given=pl.lit(given, pl.Utf8), source_sha256=pl.lit(result.sha256)
-    ).select(OCCURRENCE_COLUMNS)
+    ).select(list(PARSED_COLUMNS))
 
 
 def _no_messages(counts: dict) -> str:
@@ -205,8 +200,8 @@ def read(number: int, sources: list[Source], work: Path, snapshot: Path | None, 
             (captures if isinstance(read, list) else structured).append((result, read))
     lines = validate("lines", files_lines_frame([(result.source.name, lines) for result, lines in captures]))
     batch.parquet["lines"] = stash_frame(lines, work, "lines", batch.name())
-    read_whole = pl.concat([frame for _, frame in structured]) if structured else pl.DataFrame(schema=OCCURRENCE_SCHEMA)
-    batch.parquet["read"] = stash_frame(read_whole, work, "read", batch.name())
+    read_whole = pl.concat([frame for _, frame in structured]) if structured else pl.DataFrame(schema=PARSED_COLUMNS)
+    batch.parquet["read"] = stash_frame(validate("parsed", read_whole), work, "read", batch.name())
     failpoint("after-read")
     return batch
 
@@ -231,7 +226,7 @@ def collapse(batch: Batch, work: Path) -> Batch:
     read from its other files: the batch's one occurrences file, and its rejects."""
     split_lines = pl.read_parquet(batch.parquet["split"])
     parsed = _captures(batch)
-    from_captures = with_capture_fields(collapse_copies(split_lines), parsed)
+    from_captures = validate("parsed", with_capture_fields(collapse_copies(split_lines), parsed))
     posts_per_file = dict(from_captures.group_by("source_file").len().iter_rows())
     for result in parsed:
         result.n_posts = posts_per_file.get(result.source.name, 0)
@@ -332,11 +327,11 @@ def with_capture_fields(occurrences: pl.DataFrame, results: list[SourceResult]) 
         "links": pl.lit([], pl.List(pl.Utf8)), "mentions": pl.lit([], pl.List(pl.Utf8)),
         "media_type": pl.when(pl.col("media").is_not_null()).then(pl.lit("unknown")),  # a placeholder sentence
     }
-    unknown = {name: pl.lit(None, dtype) for name, dtype in EXPORT_COLUMNS.items()
+    unknown = {name: pl.lit(None, dtype) for name, dtype in READ_COLUMNS.items()
                if name not in occurrences.columns and name not in known and name != "channel"}
     return occurrences.join(_capture_fields(results), on="source_file", how="left", maintain_order="left").with_columns(
         **unknown, **known, channel=pl.col("channel_given"),
-    ).select(OCCURRENCE_COLUMNS)
+    ).select(list(PARSED_COLUMNS))
 
 
 def sources_table(results: list[SourceResult]) -> pl.DataFrame:

@@ -32,6 +32,42 @@ REJECT_REASONS = {
 MEDIA_TYPES = ["photo", "video_file", "video_message", "voice_message", "audio_file", "animation", "sticker",
                "file", "poll", "location", "contact", "game", "invoice", "unknown"]
 
+# The occurrence columns every reader hands on, in order: one row per message (exports,
+# saved pages) or post (text captures, once collapsed). A message without text (media
+# only) has null post_id, title and text: it is a message, not a post. What a format
+# does not carry is null.
+READ_COLUMNS = {
+    "source_file": pl.Utf8,
+    "position": pl.Int64,
+    "line_start": pl.Int64,
+    "line_end": pl.Int64,
+    "post_id": pl.Utf8,
+    "channel": pl.Utf8,
+    "channel_title": pl.Utf8,
+    "channel_username": pl.Utf8,
+    "channel_numeric_id": pl.Int64,
+    "message_id": pl.Int64,
+    "date": UTC,
+    "edited_at": UTC,
+    "forwarded_from": pl.Utf8,
+    "forwarded_from_id": pl.Int64,
+    "reply_to_message_id": pl.Int64,
+    "author": pl.Utf8,
+    "media_type": pl.Utf8,
+    "media": pl.Utf8,
+    "title": pl.Utf8,
+    "text": pl.Utf8,
+    "hashtags": LIST,
+    "links": LIST,
+    "mentions": LIST,
+    "reactions": REACTIONS,
+    "views": pl.Int64,
+    "truncated": pl.Boolean,
+}
+# ... and what the parse stage hands on: those, the channel name the user gave
+# (--channel, a capture's folder) and the source's content hash.
+PARSED_COLUMNS = {**READ_COLUMNS, "channel_given": pl.Utf8, "source_sha256": pl.Utf8}
+
 
 def text(nullable: bool = False, **kw) -> pa.Column:
     return pa.Column(pl.Utf8, nullable=nullable, **kw)
@@ -90,6 +126,24 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
         ),
         name="split",
         strict=True,
+    ),
+    "parsed": pa.DataFrameSchema(
+        {
+            **{name: pa.Column(dtype, nullable=True) for name, dtype in PARSED_COLUMNS.items()},
+            "source_file": text(),
+            "source_sha256": text(checks=pa.Check.str_matches(SHA256)),
+            "position": count(0),
+            "line_start": count(1, nullable=True),
+            "line_end": count(1, nullable=True),
+            "post_id": text(nullable=True, checks=pa.Check.str_matches(POST_ID)),
+            "media_type": text(nullable=True, checks=pa.Check.isin(MEDIA_TYPES)),
+            "truncated": pa.Column(pl.Boolean),
+        },
+        checks=ordered_range,
+        unique=["source_file", "position"],
+        name="parsed",
+        strict=True,
+        ordered=True,
     ),
     "occurrences": pa.DataFrameSchema(
         {

@@ -22,8 +22,7 @@ from pathlib import Path
 import ijson
 import polars as pl
 
-from schemas.tables import MEDIA_TYPES
-from schemas.tables import REACTION
+from schemas.tables import MEDIA_TYPES, READ_COLUMNS, REACTION
 from tasks.hashing import post_ids
 from tasks.reading.entities import hashtags_of
 from tasks.reading.malformed import (
@@ -77,40 +76,8 @@ RAW_SCHEMA = {
     "reactions": pl.List(REACTION),
     "views": pl.Int64,
 }
-# The occurrence columns every reader produces, in order. A message without text
-# (media only) has null post_id, title and text: it is a message, not a post.
-OUTPUT_SCHEMA = {
-    "source_file": pl.Utf8,
-    "position": pl.Int64,
-    "line_start": pl.Int64,
-    "line_end": pl.Int64,
-    "post_id": pl.Utf8,
-    "channel": pl.Utf8,
-    "channel_title": pl.Utf8,
-    "channel_username": pl.Utf8,
-    "channel_numeric_id": pl.Int64,
-    "message_id": pl.Int64,
-    "date": pl.Datetime("us", "UTC"),
-    "edited_at": pl.Datetime("us", "UTC"),
-    "forwarded_from": pl.Utf8,
-    "forwarded_from_id": pl.Int64,
-    "reply_to_message_id": pl.Int64,
-    "author": pl.Utf8,
-    "media_type": pl.Utf8,
-    "media": pl.Utf8,
-    "title": pl.Utf8,
-    "text": pl.Utf8,
-    "hashtags": pl.List(pl.Utf8),
-    "links": LINKS,
-    "mentions": LINKS,
-    "reactions": pl.List(REACTION),
-    "views": pl.Int64,
-    "truncated": pl.Boolean,
-}
-
-
 def posts_frame(raw: pl.DataFrame, source_name: str) -> tuple[pl.DataFrame, int]:
-    """Raw message rows (RAW_SCHEMA) → occurrence rows (OUTPUT_SCHEMA), one per message,
+    """Raw message rows (RAW_SCHEMA) → occurrence rows (READ_COLUMNS), one per message,
     and the number of messages without text (media only: null post_id, title, text).
 
     Text as the text path builds it: non-blank lines, trailing white space removed,
@@ -140,7 +107,7 @@ def posts_frame(raw: pl.DataFrame, source_name: str) -> tuple[pl.DataFrame, int]
         mentions=pl.col("mentions").fill_null(pl.lit([], LINKS)),
         truncated=pl.lit(False),
     )
-    output = posts.select(pl.col(name).cast(dtype) for name, dtype in OUTPUT_SCHEMA.items())
+    output = posts.select(pl.col(name).cast(dtype) for name, dtype in READ_COLUMNS.items())
     return output, texts.height - with_text.height
 
 

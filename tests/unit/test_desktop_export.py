@@ -18,7 +18,8 @@ from conftest import by_id, utc
 from tasks.reading.detect_format import HEAD_BYTES, detect_format
 from tasks.reading.read_desktop_export import read_desktop_export
 from tasks.reading.read_source import NotADump
-from tasks.reading.read_telegram_export import MEDIA_TYPES, OUTPUT_SCHEMA
+from schemas.tables import READ_COLUMNS
+from tasks.reading.read_telegram_export import MEDIA_TYPES
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "desktop_export"
 WEB_PAGE = Path(__file__).parents[1] / "fixtures" / "formats" / "mid_russia_page.html"
@@ -38,7 +39,7 @@ def page2():
 
 def test_columns_counts_and_order(page1):
     posts, counts = page1
-    assert posts.schema == pl.Schema(OUTPUT_SCHEMA)
+    assert posts.schema == pl.Schema(READ_COLUMNS)
     # Six message blocks (two of them joined); "created" and "pinned" are service
     # messages; the two date headers are not messages at all.
     assert counts == {"messages": 6, "service": 2, "empty": 2, "posts": 4, "rejected": [], "warnings": []}

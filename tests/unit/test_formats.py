@@ -19,7 +19,8 @@ from conftest import by_id, utc
 from tasks.parsing.collapse_copies import collapse_copies
 from tasks.reading.detect_format import HEAD_BYTES, detect_format
 from tasks.reading.read_source import NotADump, lines_frame, read_source
-from tasks.reading.read_telegram_export import OUTPUT_SCHEMA, read_telegram_export
+from schemas.tables import READ_COLUMNS
+from tasks.reading.read_telegram_export import read_telegram_export
 from tasks.reading.read_web_page import read_web_page
 from tasks.parsing.split_posts import split_posts
 
@@ -85,7 +86,7 @@ def test_detect_format(head, expected):
 
 def test_export_columns_and_counts(export):
     posts, counts = export
-    assert posts.schema == pl.Schema(OUTPUT_SCHEMA)
+    assert posts.schema == pl.Schema(READ_COLUMNS)
     assert counts == {"chats": 1, "skipped_chats": 0, "messages": 7, "service": 1, "empty": 2, "posts": 4,
                       "rejected": [], "warnings": []}
     # Every message is a row; the two without text (media only) have no post_id.
@@ -220,7 +221,7 @@ def test_large_export_streams(tmp_path):
 
 def test_page_columns_and_counts(page):
     posts, counts = page
-    assert posts.schema == pl.Schema(OUTPUT_SCHEMA)
+    assert posts.schema == pl.Schema(READ_COLUMNS)
     assert counts == {"messages": 8, "service": 1, "empty": 2, "edited": 1, "posts": 5, "rejected": []}
     assert posts.drop_nulls("post_id")["message_id"].to_list() == [41001, 41002, 41004, 41005, 41007]
     assert posts["position"].to_list() == list(range(7))

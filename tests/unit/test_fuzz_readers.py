@@ -14,7 +14,8 @@ from selectolax.lexbor import LexborHTMLParser
 
 from tasks.reading.read_desktop_export import read_desktop_export
 from tasks.reading.read_source import NotADump
-from tasks.reading.read_telegram_export import MESSAGE_KEYS, OUTPUT_SCHEMA, read_telegram_export
+from schemas.tables import READ_COLUMNS
+from tasks.reading.read_telegram_export import MESSAGE_KEYS, read_telegram_export
 from tasks.reading.read_web_page import read_web_page
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -49,7 +50,7 @@ def read_or_reject(reader, path: Path):
 
 
 def check_output(posts: pl.DataFrame, counts: dict) -> None:
-    assert posts.schema == pl.Schema(OUTPUT_SCHEMA)
+    assert posts.schema == pl.Schema(READ_COLUMNS)
     # A Desktop page's count of messages leaves its service messages out; the others' do not.
     service_counted = "chats" in counts or "edited" in counts
     accounted = counts["posts"] + counts["empty"] + len(counts["rejected"])

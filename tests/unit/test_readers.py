@@ -18,7 +18,8 @@ import pytest
 
 from conftest import by_id, utc
 from tasks.reading.read_source import NotADump
-from tasks.reading.read_telegram_export import MEDIA_TYPES, OUTPUT_SCHEMA, read_telegram_export
+from schemas.tables import READ_COLUMNS
+from tasks.reading.read_telegram_export import MEDIA_TYPES, read_telegram_export
 from tasks.reading.read_web_page import read_web_page
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "formats"
@@ -33,7 +34,7 @@ def channel():
 
 def test_export_identity_forward_reply_author(channel):
     posts, counts = channel
-    assert posts.schema == pl.Schema(OUTPUT_SCHEMA)
+    assert posts.schema == pl.Schema(READ_COLUMNS)
     assert counts == {"chats": 1, "skipped_chats": 0, "messages": 9, "service": 1, "empty": 1, "posts": 7,
                       "rejected": [], "warnings": []}
     rows = by_id(posts)
@@ -196,7 +197,7 @@ def fragments():
 
 def test_page_counts_and_identity(fragments):
     posts, counts = fragments
-    assert posts.schema == pl.Schema(OUTPUT_SCHEMA)
+    assert posts.schema == pl.Schema(READ_COLUMNS)
     assert counts == {"messages": 7, "service": 1, "empty": 2, "edited": 0, "posts": 4, "rejected": []}
     assert posts["message_id"].to_list() == [939, 940, 941, 942, 943, 944]
     assert posts["channel_username"].unique().to_list() == ["oper_goblin"]
@@ -250,5 +251,5 @@ def test_page_with_only_service_messages_gives_no_rows(tmp_path):
     path = tmp_path / "service.html"
     path.write_text(page[:start] + "<section>" + service + page[end:], encoding="utf-8")
     posts, counts = read_web_page(path, "service.html")
-    assert posts.height == 0 and posts.schema == pl.Schema(OUTPUT_SCHEMA)
+    assert posts.height == 0 and posts.schema == pl.Schema(READ_COLUMNS)
     assert counts == {"messages": 1, "service": 1, "empty": 0, "edited": 0, "posts": 0, "rejected": []}
