@@ -2,12 +2,13 @@
 import polars as pl
 import pytest
 
-from conftest import SEEDS, read_table
-from schemas.tables import TableInvalid, validate
+from conftest import ROOT, SEEDS, read_table
+from schemas.tables import PARSED_COLUMNS, TableInvalid, validate
 from tasks.export.export_tables import publish_tables
 from storage.store import Store
 from tasks.reading.read_source import lines_frame, read_source
 from tasks.parsing.split_posts import split_posts
+from tasks.reading.read_telegram_export import read_telegram_export
 
 
 def seed_split() -> pl.DataFrame:
@@ -29,6 +30,22 @@ def test_a_failure_lists_table_column_check_and_every_bad_row():
     assert message.startswith("table 'split' failed validation:")
     assert "column 'line_no', check 'greater_than_or_equal_to(1)': rows [2, 6]" in message
     assert "column 'role', check \"isin(" in message and "rows [9]" in message
+
+
+def test_parsed_occurrences_are_the_readers_columns_with_the_given_channel_and_hash():
+    """The table read and collapse hand on: a reader's rows, in its column order, with
+    the channel name the user gave and the source's hash; one row per position."""
+    export = ROOT / "tests" / "fixtures" / "formats" / "result.json"
+    posts, counts = read_telegram_export(export, "result.json")
+    parsed = posts.with_columns(channel_given=pl.lit(None, pl.Utf8), source_sha256=pl.lit("ab" * 32))
+    assert list(validate("parsed", parsed).columns) == list(PARSED_COLUMNS)
+    assert parsed.height == counts["posts"] + counts["empty"] > 1
+    with pytest.raises(TableInvalid, match="unique"):
+        validate("parsed", parsed.with_columns(position=pl.lit(0, pl.Int64)))
+    with pytest.raises(TableInvalid, match="source_sha256"):
+        validate("parsed", parsed.with_columns(source_sha256=pl.lit("not a hash")))
+    with pytest.raises(TableInvalid):
+        validate("parsed", parsed.select(list(reversed(parsed.columns))))
 
 
 def test_an_invalid_table_leaves_the_published_dataset_as_it_was(tmp_path):
