@@ -301,7 +301,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                    help="wait this long for another run writing to --out (default: don't wait)")
     p.add_argument("--batch-mb", type=float, default=Config.batch_bytes / 2**20, metavar="MB",
-                   help="input per parse/tag task (default: %(default)g); smaller batches spread "
+                   help="input per batch: per read, split, collapse and tag task (default: %(default)g); smaller batches spread "
                         "over more Dask workers, larger ones make fewer task runs")
     p.add_argument("--report", metavar="FILE", help="also write the run's summary, with seconds per stage, as JSON")
     dask = p.add_mutually_exclusive_group()
