@@ -13,7 +13,7 @@ from tasks.export.export_tables import publish_tables
 from tasks.messages.track_messages import IDENTITY
 from flows.config import Config
 from storage.store import Store
-from flows.sources import Batch, RECORDED, scan_batches, sources_table
+from flows.batches import Batch, RECORDED, scan_batches, sources_table
 from flows.sightings import SightingFiles
 from flows.relating import RelatedFiles, with_merged_clusters
 from flows.reporting import publish_artifacts, run_summary

@@ -16,7 +16,8 @@ would pickle a frame to hash it, and a distributed run must not ship frames arou
 
 The stages' tasks live in modules named for them: flows/sources.py (discover, read, split, collapse),
 flows/sightings.py, flows/relating.py (tag-language, relate), flows/exporting.py;
-flows/reporting.py makes the run's summary and artifacts.
+flows/reading.py dispatches a source to its reader, flows/batches.py holds what the
+tasks hand each other, flows/reporting.py makes the run's summary and artifacts.
 
 A run is incremental: a file whose content was ingested before is skipped, a post
 already in the dataset is not written again (its new sighting still is), and all of a
@@ -34,7 +35,8 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from tasks.reading.batch_sources import batch_sources
 from flows.config import Config
 from storage.store import Store, StoreError
-from flows.sources import RECORDED, discover, parse
+from flows.batches import RECORDED
+from flows.sources import discover, parse
 from flows.sightings import sightings
 from flows.relating import relate, tag
 from flows.exporting import export

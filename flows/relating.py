@@ -19,7 +19,7 @@ from tasks.parsing.split_paragraphs import split_paragraphs
 from tasks.language.tag_language import LanguageTagger, tag_paragraphs, tag_posts
 from flows.config import Config
 from storage.store import Store
-from flows.sources import Batch, scan_batches, stash_frame
+from flows.batches import Batch, scan_batches, stash_frame
 from flows.sightings import POST_FIELDS, SightingFiles
 
 

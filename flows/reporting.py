@@ -12,7 +12,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from flows.config import Config
 from storage.store import Store
-from flows.sources import RECORDED, SourceResult
+from flows.batches import RECORDED, SourceResult
 
 
 # Free space below which a failed write is put down to a full disk (a numpy or Polars

@@ -18,7 +18,7 @@ from tasks.messages.track_messages import (
     identity_rows, message_rows, own_messages, post_fields, updated_identities,
 )
 from storage.store import Store
-from flows.sources import Batch, SourceResult, scan_batches, stash_frame
+from flows.batches import Batch, SourceResult, scan_batches, stash_frame
 
 
 @dataclass(frozen=True)

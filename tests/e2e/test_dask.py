@@ -207,7 +207,8 @@ def test_what_the_tasks_send_to_workers_pickles_small(tmp_path):
     import cloudpickle
 
     from flows.relating import tag
-    from flows.sources import Batch, SourceResult, collapse, read, split
+    from flows.batches import Batch, SourceResult
+    from flows.sources import collapse, read, split
     from tasks.reading.discover_sources import Source
     from flows.config import Config
     from storage.store import Store
