@@ -42,7 +42,7 @@ class SourceResult:
 
 @dataclass
 class Batch:
-    """A batch of sources (tasks/batch_sources.py) and the work files made from it."""
+    """A batch of sources (tasks/reading/batch_sources.py) and the work files made from it."""
 
     number: int
     results: list[SourceResult]

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tasks.reading.malformed import ReadLimits
-from tasks.language.tag_language import DEFAULT_LANGUAGES
+from tasks.language.tag_language import DEFAULT_LANGUAGES, MIN_LETTERS
 from tasks.relate.relate_posts import RelateParams
 
 
@@ -19,7 +19,7 @@ class Config:
     # Splitter: how many lines one copy of a doubled body may lack against the other.
     max_copy_misses: int = 2
     # Language tagging: fewer letters than this and the text is `und`.
-    min_letters: int = 8
+    min_letters: int = MIN_LETTERS
     # How long a run waits for another run writing to the same --out before giving up.
     lock_wait_seconds: float = 0.0
     # Rows per Parquet file of the run-wide tables (sources, rejects, relations); posts,

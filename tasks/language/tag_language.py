@@ -68,6 +68,8 @@ from functools import cached_property, lru_cache
 import polars as pl
 
 DEFAULT_LANGUAGES: tuple[str, ...] = ("ru", "en", "uk", "be", "bg", "sr", "mk", "kk")
+# Fewer letters than this and a text is `und` unless a letter or word points somewhere.
+MIN_LETTERS = 8
 UND = "und"
 
 # Lower-case alphabets; a letter outside a language's alphabet is evidence against it.
@@ -349,7 +351,7 @@ def _with_features(frame: pl.DataFrame, column: str, languages: tuple[str, ...])
 class LanguageTagger:
     """ISO 639-1 language + score in [0, 1] per text, restricted to ``languages``."""
 
-    def __init__(self, languages: tuple[str, ...] = DEFAULT_LANGUAGES, min_letters: int = 8):
+    def __init__(self, languages: tuple[str, ...] = DEFAULT_LANGUAGES, min_letters: int = MIN_LETTERS):
         self.languages = tuple(dict.fromkeys(code.lower() for code in languages))
         self.min_letters = min_letters
 
