@@ -40,7 +40,9 @@ from flows.sources import discover, parse
 from flows.sightings import sightings
 from flows.relating import relate, tag
 from flows.exporting import export
-from flows.reporting import FULL_DISK_BYTES, StageClock, nothing_new, results_of, say_waiting, write_failure
+from flows.reporting import (
+    FULL_DISK_BYTES, StageClock, nothing_new, results_of, say_waiting, task_runs_made, write_failure,
+)
 
 
 # As many batches in flight as cores: more would not run faster, only hold more memory.
@@ -78,5 +80,5 @@ def ingest(config: Config) -> dict:
     return {
         **summary, "run_id": run_id, "out": str(config.out),
         "stage_seconds": clock.seconds, "stage_peak_bytes": clock.peak_bytes,
-        "task_runs": 4 + 4 * len(batches), "batches": len(batches),
+        "task_runs": task_runs_made(), "batches": len(batches),
     }

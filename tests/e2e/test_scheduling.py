@@ -19,6 +19,7 @@ from conftest import ROOT, SEEDS, listening_ports, live, port_refused, session_p
 from tgcorpus.api_server import healthy
 
 BIN = Path(sys.executable).parent
+INTERVAL = 20  # seconds between scheduled runs
 
 
 def drop(capture: Path, inbox: Path) -> None:
@@ -40,7 +41,11 @@ def stop(process: subprocess.Popen) -> None:
 
 @pytest.fixture
 def prefect_env(tmp_path):
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home"), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    # serve and the worker look for due runs every 2 s (Prefect's default: 10 s), and the
+    # schedules below fire every 20 s: more often, and on a slow machine a run would start
+    # before the last one ended, each a process importing Prefect.
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home"), "XDG_CONFIG_HOME": str(tmp_path / "config"),
+           "PREFECT_RUNNER_POLL_FREQUENCY": "2", "PREFECT_WORKER_QUERY_SECONDS": "2"}
     env.pop("PREFECT_API_URL", None)
     return env
 
@@ -66,7 +71,7 @@ def secret_of(env: dict) -> str:
 
 def test_serve_runs_scheduled_ingests_and_stops_cleanly(tmp_path, prefect_env):
     inbox, out = tmp_path / "inbox", tmp_path / "corpus"
-    serve, api = start_serve(tmp_path, prefect_env, "--interval", "3")
+    serve, api = start_serve(tmp_path, prefect_env, "--interval", str(INTERVAL))
     secret = secret_of(prefect_env)
     try:
         # An idle inbox (only a capture still being copied) is a normal day: the
@@ -115,7 +120,7 @@ def test_prefect_yaml_deployment_runs_on_a_process_worker(tmp_path, prefect_env)
         wait_for(lambda: healthy(api), 150, "the Prefect server")
         prefect("work-pool", "create", "tgcorpus", "--type", "process")
         config = {"config": {"inputs": [str(inbox)], "out": str(out)}}
-        prefect("deploy", "--name", "inbox", "--params", json.dumps(config), "--interval", "3")
+        prefect("deploy", "--name", "inbox", "--params", json.dumps(config), "--interval", str(INTERVAL))
         start("worker", "start", "--pool", "tgcorpus")
         drop(SEEDS[1], inbox)
         wait_for(lambda: post_count(out) == 12, 180, "the worker's scheduled run")
