@@ -36,13 +36,18 @@ from tasks.reading.batch_sources import batch_sources
 from flows.config import Config
 from storage.store import Store, StoreError
 from flows.batches import RECORDED
-from flows.sources import discover, parse
+from flows.sources import PARSE_TASKS, discover, parse
 from flows.sightings import sightings
 from flows.relating import relate, tag
 from flows.exporting import export
 from flows.reporting import (
-    FULL_DISK_BYTES, StageClock, nothing_new, results_of, say_waiting, task_runs_made, write_failure,
+    FULL_DISK_BYTES, StageClock, nothing_new, results_of, say_waiting, write_failure,
 )
+
+
+# The flow's tasks: once per run, and once per batch (the task runs grow with bytes).
+RUN_TASKS = (discover, sightings, relate, export)
+BATCH_TASKS = (*PARSE_TASKS, tag)
 
 
 # As many batches in flight as cores: more would not run faster, only hold more memory.
@@ -80,5 +85,5 @@ def ingest(config: Config) -> dict:
     return {
         **summary, "run_id": run_id, "out": str(config.out),
         "stage_seconds": clock.seconds, "stage_peak_bytes": clock.peak_bytes,
-        "task_runs": task_runs_made(), "batches": len(batches),
+        "task_runs": len(RUN_TASKS) + len(BATCH_TASKS) * len(batches), "batches": len(batches),
     }

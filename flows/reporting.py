@@ -9,7 +9,6 @@ from pathlib import Path
 
 import polars as pl
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.context import FlowRunContext
 
 from flows.config import Config
 from storage.store import Store
@@ -59,13 +58,6 @@ class StageClock:
         self.seconds[stage] = time.perf_counter() - started
         self.peak_bytes[stage] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         return result
-
-
-def task_runs_made() -> int:
-    """The task runs this flow run has made so far, as Prefect keyed them (a task's
-    runs get the dynamic keys 0, 1, 2, ...), not as the flow's shape predicts."""
-    keys = FlowRunContext.get().task_run_dynamic_keys.values()
-    return sum(key + 1 for key in keys if isinstance(key, int))
 
 
 def results_of(futures) -> list:

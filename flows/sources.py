@@ -98,6 +98,9 @@ def collapse(batch: Batch, work: Path) -> Batch:
     })
 
 
+PARSE_TASKS = (read, split, collapse)
+
+
 def parse(batches: list[list[Source]], work: Path, snapshot: Path | None, config: Config) -> PrefectFutureList:
     """Every batch read, split and collapsed: three task runs per batch, a batch's
     split starting as soon as it is read."""
