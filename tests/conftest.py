@@ -21,18 +21,12 @@ SEEDS = sorted((ROOT / "data" / "raw").glob("*.txt"))
 TABLES = ("posts", "occurrences", "paragraphs", "sources", "rejects", "relations")
 
 
-TIER_ORDER = {"e2e": 0, "flow": 1, "unit": 2}
-
-
 def pytest_collection_modifyitems(items):
-    """Each test is marked with its tier, the folder it is in: `-m unit`, `-m "not e2e"`.
-    The slowest tier runs first (then flow, then unit), so that the workers finish
-    together: the many short unit tests fill in at the end, not a long e2e file."""
+    """Each test is marked with its tier, the folder it is in: `-m unit`, `-m "not e2e"`."""
     for item in items:
         tier = item.path.parent.name
-        if tier in TIER_ORDER:
+        if tier in ("unit", "flow", "e2e"):
             item.add_marker(getattr(pytest.mark, tier))
-    items.sort(key=lambda item: TIER_ORDER.get(item.path.parent.name, len(TIER_ORDER)))
 
 
 @pytest.fixture(scope="session")
