@@ -125,8 +125,14 @@ def listening_ports(processes) -> set[int]:
     """The TCP ports the processes listen on."""
     import psutil
 
-    return {c.laddr.port for p in live(processes) for c in p.net_connections(kind="tcp")
-            if c.status == psutil.CONN_LISTEN}
+    ports = set()
+    for process in live(processes):
+        try:  # a process may end between the check and the read (a short-lived helper child)
+            connections = process.net_connections(kind="tcp")
+        except (psutil.NoSuchProcess, psutil.ZombieProcess):
+            continue
+        ports |= {c.laddr.port for c in connections if c.status == psutil.CONN_LISTEN}
+    return ports
 
 
 def port_refused(port: int) -> bool:
