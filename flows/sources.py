@@ -17,7 +17,7 @@ from tasks.reading.read_source import files_lines_frame
 from tasks.parsing.split_posts import reject_spans, split_posts
 from flows.batches import Batch, SourceResult, stash_frame
 from flows.config import Config
-from flows.reading import STRUCTURED_READERS, read_one
+from flows.reading import read_one
 from storage.failpoints import failpoint
 
 
@@ -40,10 +40,10 @@ def read(number: int, sources: list[Source], work: Path, snapshot: Path | None, 
     batch = Batch(number, [])
     captures, structured = [], []
     for source in sources:
-        result, read = read_one(source, snapshot, config)
+        result, content = read_one(source, snapshot, config)
         batch.results.append(result)
-        if read is not None:
-            (captures if isinstance(read, list) else structured).append((result, read))
+        if content is not None:
+            (captures if isinstance(content, list) else structured).append((result, content))
     lines = validate("lines", files_lines_frame([(result.source.name, lines) for result, lines in captures]))
     batch.parquet["lines"] = stash_frame(lines, work, "lines", batch.name())
     read_whole = pl.concat([frame for _, frame in structured]) if structured else pl.DataFrame(schema=PARSED_COLUMNS)
@@ -83,7 +83,6 @@ def collapse(batch: Batch, work: Path) -> Batch:
         _capture_fields(parsed).select("source_file", "source_sha256"), on="source_file", how="left",
         maintain_order="left",
     )
-    structured = [result for result in batch.results if result.file_format in STRUCTURED_READERS]
     return Batch(batch.number, batch.results, {
         **batch.parquet,
         "occurrences": stash_frame(
@@ -91,7 +90,7 @@ def collapse(batch: Batch, work: Path) -> Batch:
             work, "parsed", batch.name(),
         ),
         "rejects": stash_frame(
-            pl.concat([rejects, _rejected_messages(structured)], how="diagonal_relaxed")
+            pl.concat([rejects, _rejected_messages(batch.results)], how="diagonal_relaxed")
             .select(pl.col(name).cast(dtype) for name, dtype in REJECT_COLUMNS.items()),
             work, "rejects", batch.name(),
         ),
