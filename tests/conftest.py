@@ -1,6 +1,8 @@
 import atexit
+import fcntl
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -35,33 +37,66 @@ def expected() -> dict:
     return json.loads((ROOT / "tests" / "fixtures" / "seeds_expected.json").read_text())
 
 
-def tgcorpus(*args: str, cwd: Path = ROOT, timeout: int = 300, own_server: bool = False) -> subprocess.CompletedProcess:
-    """The installed `tgcorpus` command, as a user runs it: with PREFECT_API_URL set to
-    the session's Prefect server (a user's `prefect server start`), or, `own_server`, as
-    a user without one runs it (the command starts and stops a server of its own, which
-    takes 8-15 s of every run)."""
+def tgcorpus(*args: str, cwd: Path = ROOT, timeout: int = 300) -> subprocess.CompletedProcess:
+    """The installed `tgcorpus` command, as a user runs it, with PREFECT_API_URL set to
+    the session's Prefect server (a user's `prefect server start`). Tests of a command
+    that starts a server of its own (8-15 s of every run) give it a PREFECT_HOME of
+    prefect_home's."""
     command = Path(sys.executable).with_name("tgcorpus")
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    if args[:1] == ("run",) and not own_server:  # the one command that needs a server
+    if args[:1] == ("run",):  # the one command that needs a server
         env |= shared_api()
     return subprocess.run([str(command), *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
 _SHARED_API: dict[str, str] = {}
+_RUN_TEMP: list[Path] = []  # the test run's temporary folder, shared by the xdist workers
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _run_temp(tmp_path_factory, worker_id):
+    _RUN_TEMP.append(tmp_path_factory.getbasetemp().parent if worker_id != "master"
+                     else tmp_path_factory.getbasetemp())
+
+
+def prefect_home(home: Path) -> Path:
+    """`home`, made a Prefect home whose database is migrated already: a copy of one
+    migrated once per test run. Migrating a new database takes a server 10-15 s of CPU
+    at its first start, a cost the tests would pay at every server they start (a user
+    pays it once, in ~/.prefect)."""
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(_migrated_database(), home / "prefect.db")
+    return home
+
+
+def _migrated_database() -> Path:
+    template = _RUN_TEMP[0] / "prefect-template"
+    with open(_RUN_TEMP[0] / "prefect-template.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one worker migrates, the other waits for it
+        if not (template / "prefect.db").exists():
+            staging = _RUN_TEMP[0] / f"prefect-template-{os.getpid()}"
+            staging.mkdir()
+            subprocess.run([str(Path(sys.executable).with_name("prefect")), "server", "database", "upgrade", "-y"],
+                           env={**os.environ, "PREFECT_HOME": str(staging)}, check=True, capture_output=True,
+                           timeout=300)
+            staging.rename(template)
+    return template / "prefect.db"
 
 
 def shared_api() -> dict[str, str]:
     """PREFECT_API_URL and PREFECT_API_AUTH_STRING of one Prefect server for the CLI runs
-    of this test process, started at first use: the project's server (127.0.0.1, a
-    credential; tgcorpus/api_server.py), with a home of its own, ending with this process."""
+    and in-process flow runs of this test process, started at first use: the project's
+    server (127.0.0.1, a credential; tgcorpus/api_server.py), with a home of its own,
+    ending with this process."""
     if not _SHARED_API:
         import secrets
         import tempfile
 
         from tgcorpus.api_server import start_server, stop_server
 
-        home, auth = Path(tempfile.mkdtemp(prefix="tgcorpus-tests-prefect-")), f"tests:{secrets.token_urlsafe(16)}"
+        home = prefect_home(Path(tempfile.mkdtemp(prefix="tgcorpus-tests-prefect-")))
+        auth = f"tests:{secrets.token_urlsafe(16)}"
         server, url = start_server(home / "server.log", ephemeral=True, auth_string=auth,
                                    env={"PREFECT_HOME": str(home)})
         atexit.register(stop_server, server)
@@ -101,10 +136,13 @@ def validate_with_first_row_changed(source: Path, out: Path, table: str, **value
 
 @pytest.fixture(scope="session")
 def prefect_api():
-    """One embedded Prefect API for all in-process flow runs (it takes seconds to start)."""
-    from prefect.testing.utilities import prefect_test_harness
+    """The session's Prefect server (shared_api) for all in-process flow runs of this
+    test process: one server per process, whether a test runs the flow or the command."""
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
-    with prefect_test_harness(server_startup_timeout=120):
+    api = shared_api()
+    with temporary_settings({PREFECT_API_URL: api["PREFECT_API_URL"],
+                             PREFECT_API_AUTH_STRING: api["PREFECT_API_AUTH_STRING"]}):
         yield
 
 

@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from conftest import TABLES, session_processes, wait_for
+from conftest import TABLES, prefect_home, session_processes, wait_for
 from tgcorpus.api_server import free_port, healthy
 from tgcorpus.synth import synthesize
 
@@ -53,7 +53,7 @@ def tgcorpus_run(*args: str, env: dict, cwd: Path) -> subprocess.CompletedProces
 @pytest.fixture(scope="session")
 def dask_env(tmp_path_factory):
     """The environment of a user with a real Prefect server at PREFECT_API_URL."""
-    home = tmp_path_factory.mktemp("dask-prefect-home")
+    home = prefect_home(tmp_path_factory.mktemp("dask-prefect-home"))
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_API_URL": api}
@@ -161,7 +161,7 @@ def test_dask_address_runs_on_an_existing_cluster_with_its_own_prefect_server(ru
     real cluster; no PREFECT_API_URL anywhere, so the CLI starts (and stops) a local
     server, and the workers learn its URL from the settings shipped with each task."""
     root, _, _ = runs
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "cli-home")}
+    env = {**os.environ, "PREFECT_HOME": str(prefect_home(tmp_path / "cli-home"))}
     env.pop("PREFECT_API_URL", None)
     env.pop("PYTHONWARNINGS", None)
     workers_home = tmp_path / "workers-home"

@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from conftest import SEEDS
+from conftest import SEEDS, shared_api
 
 TGCORPUS = Path(sys.executable).with_name("tgcorpus")
 SCRIPT = """
@@ -38,7 +38,7 @@ def test_a_full_disk_is_one_line_and_the_previous_snapshot_stands(tmp_path):
     logs.mkdir()
     disk.mkdir()
     env = {**os.environ, "DISK": str(disk), "LOGS": str(logs), "INBOX": str(inbox), "TGCORPUS": str(TGCORPUS),
-           "PYTHON": sys.executable, "PYTHONWARNINGS": "ignore"}
+           "PYTHON": sys.executable, "PYTHONWARNINGS": "ignore", **shared_api()}
     subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "bash", "-c", SCRIPT], env=env,
                    check=True, timeout=400, cwd=tmp_path)
     result = {name: ((logs / f"{name}.rc").read_text().strip(), (logs / f"{name}.err").read_text())

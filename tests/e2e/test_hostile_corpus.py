@@ -15,6 +15,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from conftest import read_table, shared_api
+from conftest import prefect_home, read_table, shared_api
 from hostile.make_corpus import FIRST_RUN_FOLDERS, capture, templated, write, write_corpus
 from storage.store import Store
 
@@ -73,7 +74,8 @@ def measured_run(*args: str, cwd: Path, own_server: bool = False) -> Run:
         resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE_BACKSTOP, ADDRESS_SPACE_BACKSTOP))
 
     command = [str(Path(sys.executable).with_name("tgcorpus")), *args]
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", **({} if own_server else shared_api())}
+    server = {"PREFECT_HOME": str(prefect_home(Path(tempfile.mkdtemp())))} if own_server else shared_api()
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", **server}
     # Output to files: a pipe nobody reads while the run writes would stall it.
     with open(cwd / "stdout", "w+") as stdout, open(cwd / "stderr", "w+") as stderr:
         started = time.monotonic()

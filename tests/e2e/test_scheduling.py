@@ -15,7 +15,7 @@ import polars as pl
 import psutil
 import pytest
 
-from conftest import ROOT, SEEDS, listening_ports, live, port_refused, session_processes, wait_for
+from conftest import ROOT, SEEDS, listening_ports, live, port_refused, prefect_home, session_processes, wait_for
 from tgcorpus.api_server import healthy
 
 BIN = Path(sys.executable).parent
@@ -44,7 +44,7 @@ def prefect_env(tmp_path):
     # serve and the worker look for due runs every 2 s (Prefect's default: 10 s), and the
     # schedules below fire every 20 s: more often, and on a slow machine a run would start
     # before the last one ended, each a process importing Prefect.
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home"), "XDG_CONFIG_HOME": str(tmp_path / "config"),
+    env = {**os.environ, "PREFECT_HOME": str(prefect_home(tmp_path / "prefect-home")), "XDG_CONFIG_HOME": str(tmp_path / "config"),
            "PREFECT_RUNNER_POLL_FREQUENCY": "2", "PREFECT_WORKER_QUERY_SECONDS": "2"}
     env.pop("PREFECT_API_URL", None)
     return env

@@ -11,7 +11,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import ROOT, SEEDS, listening_ports, live, port_refused, read_table, tgcorpus, wait_for
+from conftest import ROOT, SEEDS, listening_ports, live, port_refused, prefect_home, read_table, tgcorpus, wait_for
 from storage.store import Store
 
 BIN = Path(sys.executable).parent
@@ -50,7 +50,9 @@ def test_a_stopped_run_leaves_no_process_and_the_next_run_completes(sig, status,
     shutil.copytree(committed.parent, tmp_path, symlinks=True, dirs_exist_ok=True)
     snapshot = Store(out).current()
     log = tmp_path / "log"
-    run = start(["run", "data/raw", "--out", str(out)], log, {**os.environ, "TGCORPUS_FAILPOINT": POINT})
+    # Without PREFECT_API_URL: the command starts a server of its own, which must end with it.
+    env = {**os.environ, "PREFECT_HOME": str(prefect_home(tmp_path / "home")), "TGCORPUS_FAILPOINT": POINT}
+    run = start(["run", "data/raw", "--out", str(out)], log, env)
     try:
         wait_for(lambda: f"failpoint {POINT}" in log.read_text() or run.poll() is not None, 240, "the failpoint")
         assert run.poll() is None, log.read_text()
@@ -80,7 +82,7 @@ def test_a_stopped_run_leaves_no_process_and_the_next_run_completes(sig, status,
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
 def test_a_stopped_serve_leaves_no_process(sig, tmp_path):
     (tmp_path / "inbox").mkdir()
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "home"), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    env = {**os.environ, "PREFECT_HOME": str(prefect_home(tmp_path / "home")), "XDG_CONFIG_HOME": str(tmp_path / "config")}
     env.pop("PREFECT_API_URL", None)
     log = tmp_path / "log"
     serve = start(["serve", "--inbox", str(tmp_path / "inbox"), "--out", str(tmp_path / "corpus"),
