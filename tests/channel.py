@@ -1,25 +1,17 @@
-"""The made-up channel of tests/fixtures/channel, and helpers to run the flow on it and
-compare its tables (shared by the message tests)."""
+"""The made-up channel of tests/fixtures/channel, and helpers to compare its tables
+(shared by the message tests)."""
 from pathlib import Path
 
 import polars as pl
 
-from conftest import ROOT, read_table
-from flows.config import Config
-from flows.ingest import ingest
+from conftest import ROOT, VOLATILE, read_table
 from tasks.messages.track_messages import SIGHTING_COLUMNS
 
 FIXTURES = ROOT / "tests" / "fixtures" / "channel"
 EARLY, LATE = FIXTURES / "export_2025-02" / "result.json", FIXTURES / "export_2025-05" / "result.json"
 PAGE, CAPTURE = FIXTURES / "saved_page" / "embassy_test.html", FIXTURES / "embassy_test" / "capture_001.txt"
 EVERYTHING = (EARLY, LATE, PAGE, CAPTURE)
-# Columns that name the run, and is_boilerplate (counted over the dataset as it stands).
-VOLATILE = ["run_id", "ingested_at", "is_boilerplate"]
 TABLES = ("messages", "channels", "posts", "occurrences", "paragraphs", "relations")
-
-
-def run(out: Path, *inputs: Path, **options) -> dict:
-    return ingest(Config(inputs=tuple(str(p) for p in inputs), out=out, **options))
 
 
 def canonical(out: Path, table: str) -> pl.DataFrame:

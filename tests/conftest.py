@@ -104,6 +104,15 @@ def shared_api() -> dict[str, str]:
     return dict(_SHARED_API)
 
 
+def run_flow(out: Path, *inputs, **options) -> dict:
+    """The ingest flow in this test process, as `tgcorpus run INPUTS --out OUT` runs it
+    (OPTIONS: Config's), and its summary; on the session's server (prefect_api)."""
+    from flows.config import Config
+    from flows.ingest import ingest
+
+    return ingest(Config(inputs=tuple(str(p) for p in inputs), out=out, **options))
+
+
 def utc(*parts: int) -> datetime:
     return datetime(*parts, tzinfo=timezone.utc)
 
@@ -115,6 +124,29 @@ def by_id(frame: pl.DataFrame) -> dict[int, dict]:
 
 def read_table(out: Path, name: str) -> pl.DataFrame:
     return pl.read_parquet(out / name / "**" / "*.parquet")
+
+
+# is_boilerplate counts a line across the dataset as it stands when the paragraph is
+# added, so it may differ between one run and the same input in two runs.
+VOLATILE = ["run_id", "ingested_at", "is_boilerplate"]
+SORT_KEYS = {
+    "posts": ["post_id"],
+    "occurrences": ["source_file", "position"],
+    "paragraphs": ["post_id", "idx"],
+    "sources": ["source_file"],
+    "rejects": ["source_file", "line_start"],
+    "relations": ["post_id", "other_post_id", "kind"],
+}
+
+
+def dataset(out: Path) -> dict[str, pl.DataFrame]:
+    """The tables, in a canonical order, without the columns that name the run."""
+    return {t: read_table(out, t).drop(VOLATILE, strict=False).sort(SORT_KEYS[t]) for t in TABLES}
+
+
+def same_dataset(a: Path, b: Path) -> bool:
+    left, right = dataset(a), dataset(b)
+    return all(left[t].equals(right[t]) for t in TABLES)
 
 
 def validate_with_first_row_changed(source: Path, out: Path, table: str, **values) -> subprocess.CompletedProcess:

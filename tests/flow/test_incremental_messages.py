@@ -7,8 +7,8 @@ import shutil
 import polars as pl
 import pytest
 
-from channel import CAPTURE, EARLY, EVERYTHING, LATE, PAGE, canonical, run, sightings
-from conftest import read_table, tgcorpus, utc, validate_with_first_row_changed
+from channel import CAPTURE, EARLY, EVERYTHING, LATE, PAGE, canonical, sightings
+from conftest import read_table, run_flow, tgcorpus, utc, validate_with_first_row_changed
 from flows import sightings as sightings_stage
 from schemas.tables import IDENTITY_INDEX, SHARED_INDEX
 from tasks.messages.track_messages import (
@@ -30,7 +30,7 @@ SPLITS = {
 @pytest.fixture(scope="module")
 def one_run(prefect_api, tmp_path_factory):
     out = tmp_path_factory.mktemp("one") / "corpus"
-    run(out, *EVERYTHING)
+    run_flow(out, *EVERYTHING)
     return out
 
 
@@ -43,7 +43,7 @@ def index(out, name: str) -> pl.DataFrame:
 def test_runs_in_any_split_equal_one_run(prefect_api, one_run, tmp_path, split):
     out = tmp_path / "corpus"
     for inputs in SPLITS[split]:
-        run(out, *inputs)
+        run_flow(out, *inputs)
     for table in ("messages", "channels"):
         assert canonical(out, table).equals(canonical(one_run, table)), table
     edits = [canonical(o, "relations").filter(pl.col("kind") == "edit") for o in (out, one_run)]
@@ -103,7 +103,7 @@ def test_a_run_reads_only_the_stored_sightings_it_can_change(prefect_api, genera
     reads the stored sightings of its own texts only (the posts it repeats), and leaves
     the stored messages it did not sight as they were."""
     out = tmp_path / "corpus"
-    run(out, *[generated / f"dump_000{i}.txt" for i in range(3)], channel="gen")
+    run_flow(out, *[generated / f"dump_000{i}.txt" for i in range(3)], channel="gen")
     stored = read_table(out, "occurrences")
     messages_before = read_table(out, "messages")
     lines = (generated / "dump_0000.txt").read_text(encoding="utf-8").split("\n")
@@ -119,7 +119,7 @@ def test_a_run_reads_only_the_stored_sightings_it_can_change(prefect_api, genera
 
     reading = sightings_stage._read_occurrences
     monkeypatch.setattr(sightings_stage, "_read_occurrences", counting)
-    run(out, generated / "dump_0003.txt", again, channel="gen")
+    run_flow(out, generated / "dump_0003.txt", again, channel="gen")
     new = read_table(out, "occurrences").filter(pl.col("run_id") == pl.col("run_id").max())
     rows = pl.concat(read)
     assert rows.height and rows.unique(["source_file", "source_sha256", "position"]).height < stored.height / 10
@@ -136,12 +136,12 @@ def test_a_run_reads_only_the_stored_sightings_it_can_change(prefect_api, genera
 @pytest.mark.slow
 def test_a_dataset_without_the_identity_index_gets_it_once(prefect_api, one_run, tmp_path, capfd):
     out = tmp_path / "corpus"
-    run(out, EARLY, CAPTURE)
+    run_flow(out, EARLY, CAPTURE)
     for name in (IDENTITY_INDEX, SHARED_INDEX):  # as the version before the index wrote it
         shutil.rmtree(Store(out).current() / name)
     stored = read_table(out, "occurrences").height
     capfd.readouterr()
-    run(out, PAGE, LATE)
+    run_flow(out, PAGE, LATE)
     assert f"building the channel identity index of {stored} stored sightings (once)" in capfd.readouterr().err
     for table in ("messages", "channels"):
         assert canonical(out, table).equals(canonical(one_run, table)), table
@@ -178,9 +178,9 @@ def test_rows_of_an_earlier_version_keep_their_identity_when_renamed(prefect_api
     capture = folder / CAPTURE.name
     shutil.copy2(CAPTURE, capture)
     one = tmp_path / "one"
-    run(one, capture, PAGE, LATE)
+    run_flow(one, capture, PAGE, LATE)
     out = tmp_path / "corpus"
-    run(out, capture)
+    run_flow(out, capture)
     snapshot = Store(out).current()
     for path in (snapshot / "occurrences").glob("*.parquet"):  # the earlier version's rows
         old = pl.read_parquet(path).drop("channel_given", "channel_username", "channel_title", "channel_numeric_id")
@@ -188,8 +188,8 @@ def test_rows_of_an_earlier_version_keep_their_identity_when_renamed(prefect_api
         old.write_parquet(path)
     for name in ("messages", "channels", IDENTITY_INDEX, SHARED_INDEX):
         shutil.rmtree(snapshot / name)
-    run(out, PAGE)
-    run(out, LATE)
+    run_flow(out, PAGE)
+    run_flow(out, LATE)
     for table in ("messages", "channels"):
         assert canonical(out, table).equals(canonical(one, table)), table
     assert read_table(out, "messages")["channel"].unique().to_list() == ["embassy_test"]

@@ -13,14 +13,14 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from channel import CAPTURE, EARLY, EVERYTHING, FIXTURES, LATE, PAGE, TABLES, canonical, run, sightings
-from conftest import ROOT, read_table, tgcorpus, utc
+from channel import CAPTURE, EARLY, EVERYTHING, FIXTURES, LATE, PAGE, TABLES, canonical, sightings
+from conftest import ROOT, read_table, run_flow, tgcorpus, utc
 from tasks.messages.track_messages import channel_keys, edit_pairs, message_rows, with_channel_keys
 
 @pytest.fixture(scope="module")
 def one_run(prefect_api, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("one") / "corpus"
-    summary = run(out, *EVERYTHING)
+    summary = run_flow(out, *EVERYTHING)
     assert summary["files_by_status"]["ok"] == 4
     return out
 
@@ -35,9 +35,9 @@ def test_two_runs_equal_one_run(prefect_api, one_run, tmp_path):
     """The early export alone, then the rest (which names the channel by its username
     and updates the early export's rows), equals one run over all of them."""
     out = tmp_path / "corpus"
-    run(out, EARLY)
+    run_flow(out, EARLY)
     assert read_table(out, "channels")["channel"].to_list() == ["Посольство России в Тестии"]
-    run(out, LATE, PAGE, CAPTURE)
+    run_flow(out, LATE, PAGE, CAPTURE)
     for table in TABLES:
         assert canonical(out, table).equals(canonical(one_run, table)), table
 
@@ -72,10 +72,10 @@ def test_capture_sightings_join_their_message(one_run, messages):
 
 def test_a_capture_only_row_is_replaced_once_the_id_is_known(prefect_api, tmp_path):
     out = tmp_path / "corpus"
-    run(out, CAPTURE)
+    run_flow(out, CAPTURE)
     before = read_table(out, "messages")
     assert before["message_id"].to_list() == [None, None] and before["channel"].unique().to_list() == ["embassy_test"]
-    run(out, LATE, PAGE)
+    run_flow(out, LATE, PAGE)
     after = read_table(out, "messages")
     greeting = before.filter(pl.col("views") == 2100)["post_id"].item()
     # The capture's greeting is now message 106, seen three times; the other capture
@@ -86,7 +86,7 @@ def test_a_capture_only_row_is_replaced_once_the_id_is_known(prefect_api, tmp_pa
 
 def test_channel_names_an_export(prefect_api, tmp_path):
     out = tmp_path / "corpus"
-    run(out, EARLY, channel="embassy")
+    run_flow(out, EARLY, channel="embassy")
     assert read_table(out, "channels")[["channel", "title", "names"]].rows() == [
         ("embassy", "Посольство России в Тестии", ["embassy", "Посольство России в Тестии"])
     ]
@@ -146,7 +146,7 @@ def test_repeated_content_in_one_run_is_skipped(prefect_api, tmp_path):
         (inbox / folder).mkdir(parents=True)
         shutil.copy(EARLY, inbox / folder / "result.json")
     out = tmp_path / "corpus"
-    summary = run(out, inbox)
+    summary = run_flow(out, inbox)
     assert summary["files_by_status"]["ok"] == 1 and summary["files_by_status"]["skipped"] == 1
     sources = read_table(out, "sources").sort("source_file")
     assert sources["status"].to_list() == ["ok", "skipped"]
@@ -157,7 +157,7 @@ def test_repeated_content_in_one_run_is_skipped(prefect_api, tmp_path):
 
 def test_plain_text_without_post_structure_is_rejected(prefect_api, tmp_path):
     out = tmp_path / "corpus"
-    summary = run(out, FIXTURES / "SOURCES.txt", CAPTURE)
+    summary = run_flow(out, FIXTURES / "SOURCES.txt", CAPTURE)
     sources = {Path(r["source_file"]).name: r for r in read_table(out, "sources").iter_rows(named=True)}
     assert sources["SOURCES.txt"]["status"] == "rejected"
     assert sources["SOURCES.txt"]["error"].startswith("no post structure")
@@ -175,7 +175,7 @@ def test_a_dataset_of_the_previous_version_gets_the_new_columns(prefect_api, tmp
     from storage.store import Store
 
     out = tmp_path / "corpus"
-    run(out, CAPTURE)
+    run_flow(out, CAPTURE)
     added = {"occurrences": ["channel_given", "channel_username", "channel_title", "channel_numeric_id",
                              "forwarded_from_id", "reply_to_message_id", "author", "media_type", "media"],
              "posts": ["media_type", "links", "mentions"], "sources": ["captured_at"]}
@@ -191,7 +191,7 @@ def test_a_dataset_of_the_previous_version_gets_the_new_columns(prefect_api, tmp
     assert earlier.returncode == 2
     assert earlier.stderr.strip() == (f"tgcorpus: {out} was written by an earlier tgcorpus: its next run adds the "
                                       "messages and channels tables")
-    run(out, LATE)
+    run_flow(out, LATE)
     for table in added:
         schemas = {tuple(pq.read_schema(path).names) for path in (out / table).glob("*.parquet")}
         assert len(schemas) == 1 and set(added[table]) <= set(next(iter(schemas))), table
@@ -258,7 +258,7 @@ def test_a_folder_named_after_a_username_joins_it_whatever_the_case():
 def test_the_pages_of_an_html_export_share_one_capture_time(prefect_api, tmp_path):
     out = tmp_path / "corpus"
     pages = sorted((ROOT / "tests" / "fixtures" / "desktop_export").glob("messages*.html"))
-    run(out, *pages)
+    run_flow(out, *pages)
     sources = read_table(out, "sources").sort("source_file")
     newest = read_table(out, "occurrences").select(pl.max_horizontal(pl.col("date").max(), pl.col("edited_at").max()))
     assert sources["captured_at"].to_list() == [newest.item()] * 2

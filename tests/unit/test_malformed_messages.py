@@ -5,31 +5,17 @@ import time
 from pathlib import Path
 
 import polars as pl
-import pyarrow.parquet as pq
 import pytest
 
-from conftest import SEEDS, read_table, tgcorpus
+from exports import export, message
 from tasks.reading.malformed import ReadLimits, check_html_depth
 from tasks.reading.read_desktop_export import read_desktop_export
 from tasks.reading.read_source import NotADump
 from tasks.reading.read_telegram_export import read_telegram_export
 from tasks.reading.read_web_page import read_web_page
-from storage.store import Store
 
 FORMATS = Path(__file__).parents[1] / "fixtures" / "formats"
 DESKTOP = Path(__file__).parents[1] / "fixtures" / "desktop_export"
-
-
-def message(number: int, **fields) -> dict:
-    return {"id": number, "type": "message", "date": "2025-06-05T12:30:00", "date_unixtime": "1749126600",
-            "text": f"Post number {number} of the channel", **fields}
-
-
-def export(tmp_path: Path, messages: list, **chat) -> Path:
-    path = tmp_path / "result.json"
-    path.write_text(json.dumps({"name": "Channel", "type": "public_channel", "id": 77, **chat,
-                                "messages": messages}, ensure_ascii=False))
-    return path
 
 
 @pytest.mark.parametrize("field, value, message_id, reason", [
@@ -163,63 +149,3 @@ def test_a_page_with_a_twenty_digit_view_count_keeps_its_other_posts(tmp_path):
     (rejected,) = counts["rejected"]
     assert rejected["reason"] == "views '12345678901234567890' is not a count"
     assert posts.equals(whole.filter(pl.col("position") != rejected["position"]))
-
-
-def test_an_export_with_a_malformed_message_through_runs(tmp_path):
-    inbox, out = tmp_path / "inbox", tmp_path / "corpus"
-    inbox.mkdir()
-    export(inbox, [message(1), message(2, text=5), message(3)])
-    (inbox / "page.txt").write_bytes(SEEDS[0].read_bytes())
-    first = tgcorpus("run", str(inbox), "--out", str(out), timeout=240)
-    assert first.returncode == 0, first.stderr
-    assert "Traceback" not in first.stdout + first.stderr
-    texts = read_table(out, "posts")["text"].to_list()
-    assert "Post number 1 of the channel" in texts and "Post number 3 of the channel" in texts
-    sources = {Path(r["source_file"]).name: r["status"] for r in read_table(out, "sources").iter_rows(named=True)}
-    assert sources == {"result.json": "ok", "page.txt": "ok"}
-    rejects = read_table(out, "rejects").filter(pl.col("position").is_not_null())
-    assert rejects.select("position", "message_id", "reason", "line_start").rows() == [
-        (1, "2", "text is a number, not text or a list", None)]
-    assert {1, 3} <= set(read_table(out, "messages")["message_id"].to_list())
-    assert 2 not in read_table(out, "messages")["message_id"].to_list()
-    snapshot = Store(out).current()
-    second = tgcorpus("run", str(inbox), "--out", str(out), timeout=240)
-    assert second.stdout.startswith("nothing new"), second.stdout
-    assert Store(out).current() == snapshot
-
-
-def test_an_export_whose_every_message_is_malformed_is_rejected_with_the_first_reason(tmp_path):
-    inbox, out = tmp_path / "inbox", tmp_path / "corpus"
-    inbox.mkdir()
-    export(inbox, [message(1, id="x"), message(2, text=5), message(3, reactions={})])
-    (inbox / "page.txt").write_bytes(SEEDS[0].read_bytes())
-    run = tgcorpus("run", str(inbox), "--out", str(out), timeout=240)
-    assert run.returncode == 0, run.stderr
-    sources = {Path(r["source_file"]).name: (r["status"], r["error"])
-               for r in read_table(out, "sources").iter_rows(named=True)}
-    assert sources["result.json"] == ("rejected", "all 3 messages malformed: the first, id 'x': id 'x' is not an integer")
-    assert read_table(out, "rejects").filter(pl.col("position").is_not_null()).height == 0
-
-
-def test_rejects_of_a_dataset_before_positions_gain_the_columns(tmp_path):
-    inbox, out = tmp_path / "inbox", tmp_path / "corpus"
-    inbox.mkdir()
-    (inbox / "page.txt").write_bytes(SEEDS[0].read_bytes())
-    assert tgcorpus("run", str(inbox), "--out", str(out), timeout=240).returncode == 0
-    old_row = {"source_file": "old.txt", "source_sha256": "a" * 64, "line_start": 3, "line_end": 4,
-               "reason": "an old reject", "run_id": "old-run"}
-    for file in Store(out).files("rejects"):  # the layout before this change: no position, message_id
-        file.unlink()
-    pl.DataFrame([old_row], schema={"source_file": pl.Utf8, "source_sha256": pl.Utf8, "line_start": pl.Int64,
-                                    "line_end": pl.Int64, "reason": pl.Utf8, "run_id": pl.Utf8}) \
-        .write_parquet(Store(out).current() / "rejects" / "part-old.parquet")
-    export(inbox, [message(1), message(2, text=5)])
-    run = tgcorpus("run", str(inbox), "--out", str(out), timeout=240)
-    assert run.returncode == 0, run.stderr
-    for file in Store(out).files("rejects"):
-        assert pq.read_schema(file).names[-2:] == ["position", "message_id"]
-    rejects = read_table(out, "rejects").select(
-        pl.col("source_file").str.split("/").list.last(), "line_start", "position", "message_id")
-    assert sorted(rejects.rows()) == [("old.txt", 3, None, None), ("result.json", None, 1, "2")]
-    check = tgcorpus("validate", str(out))
-    assert check.returncode == 0, check.stdout
