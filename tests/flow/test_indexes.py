@@ -69,6 +69,7 @@ def second_run_relations(out: Path) -> pl.DataFrame:
     return relations.filter(pl.col("run_id") == relations["run_id"].max()).drop("run_id").sort(SORT_KEYS["relations"])
 
 
+@pytest.mark.slow  # a generated corpus of 300 posts, run in parts
 def test_generated_corpus_in_two_runs_equals_one_run(generated_one_run, generated_two_runs):
     one, two = dataset(generated_one_run), dataset(generated_two_runs)
     for table in ("posts", "occurrences", "sources"):  # posts with their cluster_id
@@ -94,6 +95,7 @@ def test_generated_corpus_in_two_runs_equals_one_run(generated_one_run, generate
     assert re.search("[а-я]", russian) and not re.search("[а-я]", english)
 
 
+@pytest.mark.slow  # a generated corpus of 300 posts, run in parts
 def test_a_dataset_without_the_index_gets_it_once(generated, generated_two_runs, tmp_path, capfd):
     out = tmp_path / "corpus"
     ingest(generated, FIRST_FILES, out)
@@ -111,6 +113,7 @@ def test_a_dataset_without_the_index_gets_it_once(generated, generated_two_runs,
     assert check.returncode == 0, check.stdout
 
 
+@pytest.mark.slow  # a generated corpus of 300 posts, run in parts
 def test_migration_numbers_posts_in_first_seen_order_not_file_order(generated_one_run, generated_two_runs, tmp_path):
     """A posts file rewritten by a later run (changed fields, merged clusters) takes
     that run's name, so file order is not first-seen order: the built indexes must not
@@ -134,6 +137,7 @@ def test_migration_numbers_posts_in_first_seen_order_not_file_order(generated_on
     assert second_run_relations(migrated).equals(second_run_relations(with_indexes))
 
 
+@pytest.mark.slow  # a generated corpus of 300 posts, run in parts
 def test_validate_checks_the_index(generated_one_run, tmp_path):
     check = validate_with_first_row_changed(generated_one_run, tmp_path / "corpus", NEAR_DUP_INDEX,
                                             post_id="f" * 32, seen=-1)
