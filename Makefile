@@ -18,10 +18,10 @@ run: $(BIN)/.installed
 	$(BIN)/tgcorpus run data/raw --out data/corpus
 
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 check: $(BIN)/.installed
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile --hypothesis-profile=check -m "not slow" tests/unit tests/flow
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder --hypothesis-profile=check -m "not slow" tests/unit tests/flow
 
 clean:
 	rm -rf data/corpus .pytest_cache

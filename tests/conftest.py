@@ -23,12 +23,21 @@ SEEDS = sorted((ROOT / "data" / "raw").glob("*.txt"))
 TABLES = ("posts", "occurrences", "paragraphs", "sources", "rejects", "relations")
 
 
+TIER_ORDER = {"e2e": 0, "flow": 1, "unit": 2}
+
+
 def pytest_collection_modifyitems(items):
-    """Each test is marked with its tier, the folder it is in: `-m unit`, `-m "not e2e"`."""
+    """Each test is marked with its tier, the folder it is in: `-m unit`, `-m "not e2e"`.
+    The e2e tier runs first, then flow, then unit: an e2e file holds few tests but long
+    waits (schedules, servers, kills), which then overlap the other worker's work, and
+    the many short unit tests fill in at the end. (The Makefile passes
+    --no-loadscope-reorder: xdist would otherwise hand out files with the most tests
+    first, and the three scheduling tests, 3 minutes of waiting, last.)"""
     for item in items:
         tier = item.path.parent.name
-        if tier in ("unit", "flow", "e2e"):
+        if tier in TIER_ORDER:
             item.add_marker(getattr(pytest.mark, tier))
+    items.sort(key=lambda item: TIER_ORDER.get(item.path.parent.name, len(TIER_ORDER)))
 
 
 @pytest.fixture(scope="session")
