@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -48,9 +49,9 @@ def expected() -> dict:
 
 def tgcorpus(*args: str, cwd: Path = ROOT, timeout: int = 300) -> subprocess.CompletedProcess:
     """The installed `tgcorpus` command, as a user runs it, with PREFECT_API_URL set to
-    the session's Prefect server (a user's `prefect server start`). Tests of a command
-    that starts a server of its own (8-15 s of every run) give it a PREFECT_HOME of
-    prefect_home's."""
+    the session's Prefect server (a user's `prefect server start`). A test of a command
+    that starts a server of its own (8-15 s of every run) gives it a home of
+    prefect_home's instead."""
     command = Path(sys.executable).with_name("tgcorpus")
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     if args[:1] == ("run",):  # the one command that needs a server
@@ -69,11 +70,13 @@ def _run_temp(tmp_path_factory, worker_id):
                      else tmp_path_factory.getbasetemp())
 
 
-def prefect_home(home: Path) -> Path:
-    """`home`, made a Prefect home whose database is migrated already: a copy of one
-    migrated once per test run. Migrating a new database takes a server 10-15 s of CPU
-    at its first start, a cost the tests would pay at every server they start (a user
-    pays it once, in ~/.prefect)."""
+def prefect_home(home: Path | None = None) -> Path:
+    """`home` (by default a new folder in the test run's temporary folder), made a
+    Prefect home whose database is migrated already: a copy of one migrated once per
+    test run. Migrating a new database takes a server 10-15 s of CPU at its first
+    start, a cost the tests would pay at every server they start (a user pays it once,
+    in ~/.prefect)."""
+    home = home or Path(tempfile.mkdtemp(prefix="prefect-home-", dir=_RUN_TEMP[0]))
     home.mkdir(parents=True, exist_ok=True)
     shutil.copy(_migrated_database(), home / "prefect.db")
     return home
@@ -100,11 +103,10 @@ def shared_api() -> dict[str, str]:
     ending with this process."""
     if not _SHARED_API:
         import secrets
-        import tempfile
 
         from tgcorpus.api_server import start_server, stop_server
 
-        home = prefect_home(Path(tempfile.mkdtemp(prefix="tgcorpus-tests-prefect-")))
+        home = prefect_home()
         auth = f"tests:{secrets.token_urlsafe(16)}"
         server, url = start_server(home / "server.log", ephemeral=True, auth_string=auth,
                                    env={"PREFECT_HOME": str(home)})

@@ -15,7 +15,6 @@ import os
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,7 +73,7 @@ def measured_run(*args: str, cwd: Path, own_server: bool = False) -> Run:
         resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE_BACKSTOP, ADDRESS_SPACE_BACKSTOP))
 
     command = [str(Path(sys.executable).with_name("tgcorpus")), *args]
-    server = {"PREFECT_HOME": str(prefect_home(Path(tempfile.mkdtemp())))} if own_server else shared_api()
+    server = {"PREFECT_HOME": str(prefect_home())} if own_server else shared_api()
     env = {**os.environ, "PYTHONWARNINGS": "ignore", **server}
     # Output to files: a pipe nobody reads while the run writes would stall it.
     with open(cwd / "stdout", "w+") as stdout, open(cwd / "stderr", "w+") as stderr:
