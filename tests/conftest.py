@@ -14,9 +14,9 @@ import polars as pl
 import pytest
 from hypothesis import settings
 
-# Property tests draw 150 examples; `make check` (--hypothesis-profile=check) a fifth.
+# Property tests draw 150 examples; `make check` (--hypothesis-profile=check) a tenth.
 settings.register_profile("full", max_examples=150)
-settings.register_profile("check", max_examples=30)
+settings.register_profile("check", max_examples=15)
 settings.load_profile("full")
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,20 +62,25 @@ def tgcorpus(*args: str, cwd: Path = ROOT, timeout: int = 300) -> subprocess.Com
 
 _SHARED_API: dict[str, str] = {}
 _RUN_TEMP: list[Path] = []  # the test run's temporary folder, shared by the xdist workers
+_TEMPLATES: list[Path] = []  # where the migrated Prefect database is kept
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _run_temp(tmp_path_factory, worker_id):
+def _run_folders(request, tmp_path_factory, worker_id):
     _RUN_TEMP.append(tmp_path_factory.getbasetemp().parent if worker_id != "master"
                      else tmp_path_factory.getbasetemp())
+    # pytest's cache (.pytest_cache) keeps it from one test run to the next, e.g. of
+    # `make check` while coding; without the cache plugin, the run's temporary folder.
+    cache = getattr(request.config, "cache", None)
+    _TEMPLATES.append(cache.mkdir("prefect-template") if cache else _RUN_TEMP[0])
 
 
 def prefect_home(home: Path | None = None) -> Path:
     """`home` (by default a new folder in the test run's temporary folder), made a
     Prefect home whose database is migrated already: a copy of one migrated once per
-    test run. Migrating a new database takes a server 10-15 s of CPU at its first
-    start, a cost the tests would pay at every server they start (a user pays it once,
-    in ~/.prefect)."""
+    Prefect version (kept in pytest's cache) or, without the cache, once per test run.
+    Migrating a new database takes a server 10-15 s of CPU at its first start, a cost
+    the tests would pay at every server they start (a user pays it once, in ~/.prefect)."""
     home = home or Path(tempfile.mkdtemp(prefix="prefect-home-", dir=_RUN_TEMP[0]))
     home.mkdir(parents=True, exist_ok=True)
     shutil.copy(_migrated_database(), home / "prefect.db")
@@ -83,11 +88,15 @@ def prefect_home(home: Path | None = None) -> Path:
 
 
 def _migrated_database() -> Path:
-    template = _RUN_TEMP[0] / "prefect-template"
-    with open(_RUN_TEMP[0] / "prefect-template.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one worker migrates, the other waits for it
+    from importlib.metadata import version
+
+    folder = _TEMPLATES[0]
+    template = folder / f"prefect-{version('prefect')}"
+    with open(folder / "template.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one worker migrates, the others wait for it
         if not (template / "prefect.db").exists():
-            staging = _RUN_TEMP[0] / f"prefect-template-{os.getpid()}"
+            staging = folder / f"staging-{os.getpid()}"
+            shutil.rmtree(staging, ignore_errors=True)  # left by a killed test run
             staging.mkdir()
             subprocess.run([str(Path(sys.executable).with_name("prefect")), "server", "database", "upgrade", "-y"],
                            env={**os.environ, "PREFECT_HOME": str(staging)}, check=True, capture_output=True,

@@ -132,7 +132,8 @@ def test_an_unreadable_file_is_reported(tmp_path):
     # Root reads any file: run without the capabilities that let it.
     command = ["setpriv", "--bounding-set=-dac_override,-dac_read_search",
                str(Path(sys.executable).with_name("tgcorpus")), "run", str(inbox), "--out", str(tmp_path / "corpus")]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(command, cwd=ROOT, env={**os.environ, **shared_api()}, capture_output=True, text=True,
+                            timeout=300)
     assert result.returncode == 0, result.stderr
     assert "secret.txt: cannot read: Permission denied" in result.stdout
     assert "posts        11 new" in result.stdout

@@ -1,6 +1,7 @@
 """`tgcorpus run --dask-local N | --dask-address ADDR`: the per-batch tasks on a real
 Dask cluster (worker processes, no mocks), against a real Prefect server, with the
 same tables, row for row, as the default runner."""
+import base64
 import json
 import os
 import re
@@ -8,14 +9,15 @@ import signal
 import subprocess
 import sys
 import urllib.request
+from datetime import datetime, timezone
 from pathlib import Path
 
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from conftest import TABLES, prefect_home, session_processes, wait_for
-from tgcorpus.api_server import free_port, healthy
+from conftest import TABLES, prefect_home, session_processes, shared_api, wait_for
+from tgcorpus.api_server import free_port
 from tgcorpus.synth import synthesize
 
 BIN = Path(sys.executable).parent
@@ -51,21 +53,12 @@ def tgcorpus_run(*args: str, env: dict, cwd: Path) -> subprocess.CompletedProces
 
 
 @pytest.fixture(scope="session")
-def dask_env(tmp_path_factory):
-    """The environment of a user with a real Prefect server at PREFECT_API_URL."""
-    home = prefect_home(tmp_path_factory.mktemp("dask-prefect-home"))
-    port = free_port()
-    api = f"http://127.0.0.1:{port}/api"
-    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_API_URL": api}
+def dask_env():
+    """The environment of a user with a real Prefect server at PREFECT_API_URL (and its
+    credential): the test process's server."""
+    env = {**os.environ, **shared_api()}
     env.pop("PYTHONWARNINGS", None)
-    server = start([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                   {k: v for k, v in env.items() if k != "PREFECT_API_URL"}, home / "server.log")
-    try:
-        wait_for(lambda: healthy(api) or server.poll() is not None, 150, "the Prefect server")
-        assert healthy(api), (home / "server.log").read_text()[-3000:]
-        yield env
-    finally:
-        stop(server)
+    return env
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +66,7 @@ def runs(tmp_path_factory, dask_env):
     """One corpus ingested twice: default task runner (A), local Dask cluster of 2 (B)."""
     root = tmp_path_factory.mktemp("dask-runs")
     synthesize(root / "in", posts=400, seed=5, files=FILES)
+    started = datetime.now(timezone.utc)
     default = tgcorpus_run(str(root / "in"), "--out", str(root / "A"), env=dask_env, cwd=root)
     assert default.returncode == 0, default.stderr
     # B in small batches, so that both workers get some: the tables must not depend on
@@ -80,7 +74,7 @@ def runs(tmp_path_factory, dask_env):
     dask = tgcorpus_run(str(root / "in"), "--out", str(root / "B"), "--dask-local", "2", "--batch-mb", "0.5",
                         env=dask_env, cwd=root)
     assert dask.returncode == 0, dask.stderr
-    return root, default, dask
+    return root, default, dask, (started, datetime.now(timezone.utc))
 
 
 def comparable(out: Path, table: str) -> pl.DataFrame:
@@ -114,20 +108,23 @@ def dask_line(stdout: str) -> dict:
     }
 
 
-def api_post(api: str, path: str, body: dict) -> list[dict]:
-    request = urllib.request.Request(f"{api}/{path}", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
+def api_post(env: dict, path: str, body: dict) -> list[dict]:
+    """POST to the API of PREFECT_API_URL in env, with its credential."""
+    credential = base64.b64encode(env["PREFECT_API_AUTH_STRING"].encode()).decode()
+    request = urllib.request.Request(f"{env['PREFECT_API_URL']}/{path}", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json", "Authorization": f"Basic {credential}"},
+                                     method="POST")
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 
 
 def test_dask_local_tables_equal_default_runner_row_for_row(runs):
-    root, _, _ = runs
+    root, _, _, _ = runs
     assert_same_tables(root / "A", root / "B")
 
 
 def test_dask_local_run_ran_the_per_batch_tasks_on_worker_processes(runs, dask_env):
-    root, default, dask = runs
+    root, default, dask, (started, ended) = runs
     assert "dask " not in default.stdout
     seen = dask_line(dask.stdout)
     batches = seen["by_name"].get("read", 0)
@@ -137,11 +134,13 @@ def test_dask_local_run_ran_the_per_batch_tasks_on_worker_processes(runs, dask_e
     # The workers reported their task runs to the user's server, not to embedded ones:
     # the second flow run (B) on the server has all its per-batch task runs, completed.
     # (The server records task runs from events, a little after they happen.)
-    flow_runs = api_post(dask_env["PREFECT_API_URL"], "flow_runs/filter", {"sort": "START_TIME_ASC"})
+    # The two flow runs of `runs` (this process runs one test at a time on its server).
+    during_runs = {"start_time": {"after_": started.isoformat(), "before_": ended.isoformat()}}
+    flow_runs = api_post(dask_env, "flow_runs/filter", {"flow_runs": during_runs, "sort": "START_TIME_ASC"})
     assert len(flow_runs) == 2 and all(r["state_type"] == "COMPLETED" for r in flow_runs)
 
     def per_batch_task_runs_completed() -> bool:
-        task_runs = api_post(dask_env["PREFECT_API_URL"], "task_runs/filter",
+        task_runs = api_post(dask_env, "task_runs/filter",
                              {"flow_runs": {"id": {"any_": [flow_runs[1]["id"]]}}, "limit": 200})
         on_dask = [t for t in task_runs if t["name"].startswith(("read-", "split-", "collapse-", "tag-language-"))]
         return len(on_dask) == 4 * batches and all(t["state_type"] == "COMPLETED" for t in on_dask)
@@ -150,7 +149,7 @@ def test_dask_local_run_ran_the_per_batch_tasks_on_worker_processes(runs, dask_e
 
 
 def test_dask_local_run_output_is_clean(runs):
-    _, _, dask = runs
+    _, _, dask, _ = runs
     noisy = [line for line in (dask.stdout + dask.stderr).splitlines() if NOISE.search(line)]
     assert noisy == [], "\n".join(noisy)
     assert "posts        377 new" in dask.stdout
@@ -160,7 +159,7 @@ def test_dask_address_runs_on_an_existing_cluster_with_its_own_prefect_server(ru
     """A scheduler and workers started apart (`dask scheduler`, `dask worker`), as on a
     real cluster; no PREFECT_API_URL anywhere, so the CLI starts (and stops) a local
     server, and the workers learn its URL from the settings shipped with each task."""
-    root, _, _ = runs
+    root, _, _, _ = runs
     env = {**os.environ, "PREFECT_HOME": str(prefect_home(tmp_path / "cli-home"))}
     env.pop("PREFECT_API_URL", None)
     env.pop("PYTHONWARNINGS", None)

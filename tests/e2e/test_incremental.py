@@ -2,6 +2,7 @@
 at a time, and a run killed anywhere leaves the previous snapshot and reruns cleanly."""
 import fcntl
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -33,6 +34,19 @@ def one_run(captures, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def page_a_run(captures, tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
+    """The first page alone, committed; tests continue from copies of its folder."""
+    out = tmp_path_factory.mktemp("page_a") / "corpus"
+    return tgcorpus("run", str(captures / "page_a.txt"), "--out", str(out), "--channel", "mid"), out
+
+
+def copy_of(page_a_run, folder: Path) -> Path:
+    """The page_a dataset (and its store beside it) copied into folder."""
+    shutil.copytree(page_a_run[1].parent, folder, symlinks=True, dirs_exist_ok=True)
+    return folder / "corpus"
+
+
 def test_a_rerun_changes_nothing(captures, one_run):
     before = Store(one_run).current()
     result = tgcorpus("run", str(captures), "--out", str(one_run), "--channel", "mid")
@@ -41,9 +55,8 @@ def test_a_rerun_changes_nothing(captures, one_run):
     assert Store(one_run).current() == before
 
 
-def test_overlapping_captures_in_two_runs_equal_one_run(captures, one_run, tmp_path):
-    out = tmp_path / "corpus"
-    first = tgcorpus("run", str(captures / "page_a.txt"), "--out", str(out), "--channel", "mid")
+def test_overlapping_captures_in_two_runs_equal_one_run(captures, one_run, page_a_run, tmp_path):
+    first, out = page_a_run[0], copy_of(page_a_run, tmp_path)
     second = tgcorpus("run", str(captures / "page_b.txt"), "--out", str(out), "--channel", "mid")
     assert first.returncode == second.returncode == 0, second.stderr
     assert "posts        7 new, 7 in the dataset" in first.stdout
@@ -85,10 +98,11 @@ def run_until_failpoint(args: list[str], point: str, log: Path) -> None:
 
 
 @pytest.mark.parametrize("point", ["after-read", "mid-write", "before-swap"])
-def test_a_killed_run_leaves_the_last_snapshot_and_a_rerun_completes_it(point, captures, one_run, tmp_path):
-    out = tmp_path / "corpus"
+def test_a_killed_run_leaves_the_last_snapshot_and_a_rerun_completes_it(point, captures, one_run, page_a_run,
+                                                                        tmp_path):
+    assert page_a_run[0].returncode == 0, page_a_run[0].stderr
+    out = copy_of(page_a_run, tmp_path)
     args = ["--out", str(out), "--channel", "mid"]
-    assert tgcorpus("run", str(captures / "page_a.txt"), *args).returncode == 0
     committed = Store(out).current()
     run_until_failpoint(["run", str(captures), *args], point, tmp_path / "log")
     assert Store(out).current() == committed

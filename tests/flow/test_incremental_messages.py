@@ -39,6 +39,7 @@ def index(out, name: str) -> pl.DataFrame:
     return frame.sort(frame.columns, nulls_last=True)
 
 
+@pytest.mark.slow  # runs the flow more than once: 6-7 s
 @pytest.mark.parametrize("split", SPLITS, ids=list(SPLITS))
 def test_runs_in_any_split_equal_one_run(prefect_api, one_run, tmp_path, split):
     out = tmp_path / "corpus"
@@ -98,6 +99,7 @@ def generated(tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow  # runs the flow more than once: 6-7 s
 def test_a_run_reads_only_the_stored_sightings_it_can_change(prefect_api, generated, tmp_path, monkeypatch):
     """Three files stored, then the fourth and a capture overlapping the first: the run
     reads the stored sightings of its own texts only (the posts it repeats), and leaves

@@ -157,6 +157,7 @@ def channel_export(path: Path, messages: dict[int, str]) -> Path:
     return path
 
 
+@pytest.mark.slow  # runs the flow more than once: 6-7 s
 def test_a_post_bridging_two_stored_clusters_merges_them_as_one_run_would(prefect_api, tmp_path):
     # a and b share no line; the third post has three of a's four lines and three of b's
     lines = [f"Line {n} of the statement on topic {word} with its own words {word}{n} here"

@@ -31,6 +31,7 @@ def messages(one_run) -> dict[int | None, dict]:
     return {row["message_id"]: row for row in rows}
 
 
+@pytest.mark.slow  # runs the flow more than once: 6-7 s
 def test_two_runs_equal_one_run(prefect_api, one_run, tmp_path):
     """The early export alone, then the rest (which names the channel by its username
     and updates the early export's rows), equals one run over all of them."""
@@ -165,6 +166,7 @@ def test_plain_text_without_post_structure_is_rejected(prefect_api, tmp_path):
     assert summary["occurrences"] == 2 and read_table(out, "rejects").height == 0
 
 
+@pytest.mark.slow  # runs the flow more than once: 6-7 s
 def test_a_dataset_of_the_previous_version_gets_the_new_columns(prefect_api, tmp_path):
     """Files written before messages and channels existed lack the columns added since;
     the next run rewrites them once with those columns (null), so that a reader's glob

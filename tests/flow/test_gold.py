@@ -1,22 +1,24 @@
-"""A generated corpus of several hundred posts, through the real command, against its gold."""
+"""A generated corpus of several hundred posts, through the ingest flow, against its gold."""
 import json
 
 import polars as pl
 import pytest
 
-from conftest import read_table, tgcorpus
+from conftest import read_table, run_flow
+from tgcorpus.cli import exit_status
 from tgcorpus.evaluate import read_gold
+from tgcorpus.synth import synthesize
 
+pytestmark = pytest.mark.slow  # a generated corpus of 1,500 posts
 KEY = ["file", "line_start", "line_end"]
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
+def corpus(tmp_path_factory, prefect_api):
     folder = tmp_path_factory.mktemp("synth")
-    made = tgcorpus("synth", "--out", str(folder / "dumps"), "--posts", "1500", "--seed", "11")
-    assert made.returncode == 0, made.stderr
-    ran = tgcorpus("run", str(folder / "dumps" / "*.txt"), "--out", str(folder / "corpus"))
-    assert ran.returncode == 0, ran.stderr
+    synthesize(folder / "dumps", posts=1500, seed=11)
+    summary = run_flow(folder / "corpus", folder / "dumps" / "*.txt")
+    assert "error" not in summary and exit_status(summary) == 0, summary
     gold = read_gold(folder / "dumps" / "gold.jsonl")
     occurrences = read_table(folder / "corpus", "occurrences").with_columns(
         file=pl.col("source_file").str.split("/").list.last()
