@@ -3,6 +3,7 @@ flow runs; the summary is checked as the command prints it)."""
 import shutil
 
 import polars as pl
+import pytest
 
 from conftest import ROOT, read_table, run_flow, tgcorpus
 from tgcorpus.cli import format_summary
@@ -32,6 +33,7 @@ def test_three_formats_in_one_run_share_post_ids(prefect_api, tmp_path, capfd):
     assert tgcorpus("validate", str(out)).returncode == 0
 
 
+@pytest.mark.slow  # runs the flow more than once: 5-6 s
 def test_a_later_export_enriches_posts_first_seen_in_a_capture(prefect_api, tmp_path):
     out = tmp_path / "corpus"
     first = run_flow(out, FIXTURES / "cross_capture.txt")

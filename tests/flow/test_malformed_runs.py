@@ -5,6 +5,7 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow.parquet as pq
+import pytest
 
 from conftest import SEEDS, read_table, run_flow, tgcorpus
 from exports import export, message
@@ -47,6 +48,7 @@ def test_an_export_whose_every_message_is_malformed_is_rejected_with_the_first_r
     assert read_table(out, "rejects").filter(pl.col("position").is_not_null()).height == 0
 
 
+@pytest.mark.slow  # runs the flow more than once: 5-6 s
 def test_rejects_of_a_dataset_before_positions_gain_the_columns(prefect_api, tmp_path):
     inbox, out = tmp_path / "inbox", tmp_path / "corpus"
     inbox.mkdir()
