@@ -95,8 +95,9 @@ def _migrated_database() -> Path:
     with open(folder / "template.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one worker migrates, the others wait for it
         if not (template / "prefect.db").exists():
+            for abandoned in folder.glob("staging-*"):  # of a test run killed while migrating
+                shutil.rmtree(abandoned)
             staging = folder / f"staging-{os.getpid()}"
-            shutil.rmtree(staging, ignore_errors=True)  # left by a killed test run
             staging.mkdir()
             subprocess.run([str(Path(sys.executable).with_name("prefect")), "server", "database", "upgrade", "-y"],
                            env={**os.environ, "PREFECT_HOME": str(staging)}, check=True, capture_output=True,
