@@ -165,6 +165,13 @@ def dataset(out: Path) -> dict[str, pl.DataFrame]:
     return {t: read_table(out, t).drop(VOLATILE, strict=False).sort(SORT_KEYS[t]) for t in TABLES}
 
 
+def copy_dataset(out: Path, folder: Path) -> Path:
+    """A copy of dataset `out` in `folder`, as its own dataset: the folder `out` is in
+    (the dataset's link, relative, and its store beside it) copied; the copy's `out`."""
+    shutil.copytree(out.parent, folder, symlinks=True, dirs_exist_ok=True)
+    return folder / out.name
+
+
 def same_dataset(a: Path, b: Path) -> bool:
     left, right = dataset(a), dataset(b)
     return all(left[t].equals(right[t]) for t in TABLES)
@@ -173,8 +180,6 @@ def same_dataset(a: Path, b: Path) -> bool:
 def validate_with_first_row_changed(source: Path, out: Path, table: str, **values) -> subprocess.CompletedProcess:
     """`tgcorpus validate` of a copy (at `out`) of dataset `source` whose `table` has
     its first row's columns set to `values`."""
-    import shutil
-
     from storage.store import Store
 
     shutil.copytree(Store(source).current(), out)

@@ -2,7 +2,6 @@
 at a time, and a run killed anywhere leaves the previous snapshot and reruns cleanly."""
 import fcntl
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from conftest import ROOT, SEEDS, read_table, same_dataset, shared_api, tgcorpus
+from conftest import ROOT, SEEDS, copy_dataset, read_table, same_dataset, shared_api, tgcorpus
 from storage.store import Store
 
 
@@ -41,12 +40,6 @@ def page_a_run(captures, tmp_path_factory) -> tuple[subprocess.CompletedProcess,
     return tgcorpus("run", str(captures / "page_a.txt"), "--out", str(out), "--channel", "mid"), out
 
 
-def copy_of(page_a_run, folder: Path) -> Path:
-    """The page_a dataset (and its store beside it) copied into folder."""
-    shutil.copytree(page_a_run[1].parent, folder, symlinks=True, dirs_exist_ok=True)
-    return folder / "corpus"
-
-
 def test_a_rerun_changes_nothing(captures, one_run):
     before = Store(one_run).current()
     result = tgcorpus("run", str(captures), "--out", str(one_run), "--channel", "mid")
@@ -56,7 +49,7 @@ def test_a_rerun_changes_nothing(captures, one_run):
 
 
 def test_overlapping_captures_in_two_runs_equal_one_run(captures, one_run, page_a_run, tmp_path):
-    first, out = page_a_run[0], copy_of(page_a_run, tmp_path)
+    first, out = page_a_run[0], copy_dataset(page_a_run[1], tmp_path)
     second = tgcorpus("run", str(captures / "page_b.txt"), "--out", str(out), "--channel", "mid")
     assert first.returncode == second.returncode == 0, second.stderr
     assert "posts        7 new, 7 in the dataset" in first.stdout
@@ -101,7 +94,7 @@ def run_until_failpoint(args: list[str], point: str, log: Path) -> None:
 def test_a_killed_run_leaves_the_last_snapshot_and_a_rerun_completes_it(point, captures, one_run, page_a_run,
                                                                         tmp_path):
     assert page_a_run[0].returncode == 0, page_a_run[0].stderr
-    out = copy_of(page_a_run, tmp_path)
+    out = copy_dataset(page_a_run[1], tmp_path)
     args = ["--out", str(out), "--channel", "mid"]
     committed = Store(out).current()
     run_until_failpoint(["run", str(captures), *args], point, tmp_path / "log")

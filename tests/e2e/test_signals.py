@@ -1,7 +1,6 @@
 """No process outlives `tgcorpus run` or `serve`, however they are stopped: real
 signals to the command's own pid (not its group), real subprocesses, real Prefect."""
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -11,7 +10,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import ROOT, SEEDS, listening_ports, live, port_refused, prefect_home, read_table, tgcorpus, wait_for
+from conftest import ROOT, SEEDS, copy_dataset, listening_ports, live, port_refused, prefect_home, read_table, tgcorpus, wait_for
 from storage.store import Store
 
 BIN = Path(sys.executable).parent
@@ -46,8 +45,7 @@ def server_of(process: subprocess.Popen) -> list[psutil.Process]:
     (signal.SIGINT, 128 + signal.SIGINT, "tgcorpus: interrupted"),
 ])
 def test_a_stopped_run_leaves_no_process_and_the_next_run_completes(sig, status, last_line, committed, tmp_path):
-    out = tmp_path / "corpus"
-    shutil.copytree(committed.parent, tmp_path, symlinks=True, dirs_exist_ok=True)
+    out = copy_dataset(committed, tmp_path)
     snapshot = Store(out).current()
     log = tmp_path / "log"
     # Without PREFECT_API_URL: the command starts a server of its own, which must end with it.

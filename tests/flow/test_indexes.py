@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from conftest import SORT_KEYS, dataset, read_table, run_flow, tgcorpus, validate_with_first_row_changed
+from conftest import SORT_KEYS, copy_dataset, dataset, read_table, run_flow, tgcorpus, validate_with_first_row_changed
 from schemas.tables import INDEXES, NEAR_DUP_INDEX
 from storage.store import Store
 from tgcorpus.cli import exit_status
@@ -121,9 +121,8 @@ def test_migration_numbers_posts_in_first_seen_order_not_file_order(generated_on
     are otherwise those of its own run), so the reference is the one-run dataset."""
     extra = tmp_path / "extra"
     synthesize(extra, posts=20, seed=6, files=1)
-    with_indexes, migrated = tmp_path / "with" / "corpus", tmp_path / "migrated" / "corpus"
-    for source, copy in ((generated_one_run, with_indexes), (generated_two_runs, migrated)):
-        shutil.copytree(source.parent, copy.parent, symlinks=True)
+    with_indexes = copy_dataset(generated_one_run, tmp_path / "with")
+    migrated = copy_dataset(generated_two_runs, tmp_path / "migrated")
     snapshot = Store(migrated).current()
     for table in INDEXES:
         if table.startswith(("_index_near", "_index_line", "_index_channel")):
