@@ -143,6 +143,19 @@ def by_id(frame: pl.DataFrame) -> dict[int, dict]:
     return {row["message_id"]: row for row in frame.iter_rows(named=True)}
 
 
+def read_fixture(reader, path: Path):
+    """A module-scoped fixture: `reader`'s (rows, counts) of the committed file at `path`,
+    named as a run names a file it is given; the rows must have the readers' columns."""
+    @pytest.fixture(scope="module")
+    def rows_and_counts():
+        from schemas.tables import READ_COLUMNS
+
+        rows, counts = reader(path, path.name)
+        assert rows.schema == pl.Schema(READ_COLUMNS)
+        return rows, counts
+    return rows_and_counts
+
+
 def read_table(out: Path, name: str) -> pl.DataFrame:
     return pl.read_parquet(out / name / "**" / "*.parquet")
 

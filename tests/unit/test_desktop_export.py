@@ -14,32 +14,24 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from conftest import by_id, utc
+from conftest import by_id, read_fixture, utc
 from tasks.reading.detect_format import HEAD_BYTES, detect_format
 from tasks.reading.read_desktop_export import read_desktop_export
 from tasks.reading.read_source import NotADump
-from schemas.tables import READ_COLUMNS
 from tasks.reading.read_telegram_export import MEDIA_TYPES
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "desktop_export"
 WEB_PAGE = Path(__file__).parents[1] / "fixtures" / "formats" / "mid_russia_page.html"
 
 
-@pytest.fixture(scope="module")
-def page1():
-    return read_desktop_export(FIXTURES / "messages.html", "messages.html")
-
-
-@pytest.fixture(scope="module")
-def page2():
-    return read_desktop_export(FIXTURES / "messages2.html", "messages2.html")
+page1 = read_fixture(read_desktop_export, FIXTURES / "messages.html")
+page2 = read_fixture(read_desktop_export, FIXTURES / "messages2.html")
 
 
 # --- rows, counts, channel -------------------------------------------------------------
 
 def test_columns_counts_and_order(page1):
-    posts, counts = page1
-    assert posts.schema == pl.Schema(READ_COLUMNS)
+    posts, counts = page1  # with the readers' columns (read_fixture)
     # Six message blocks (two of them joined); "created" and "pinned" are service
     # messages; the two date headers are not messages at all.
     assert counts == {"messages": 6, "service": 2, "empty": 2, "posts": 4, "rejected": [], "warnings": []}

@@ -15,11 +15,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from conftest import by_id, utc
+from conftest import by_id, read_fixture, utc
 from tasks.parsing.collapse_copies import collapse_copies
 from tasks.reading.detect_format import HEAD_BYTES, detect_format
 from tasks.reading.read_source import NotADump, lines_frame, read_source
-from schemas.tables import READ_COLUMNS
 from tasks.reading.read_telegram_export import read_telegram_export
 from tasks.reading.read_web_page import read_web_page
 from tasks.parsing.split_posts import split_posts
@@ -28,14 +27,8 @@ FIXTURES = Path(__file__).parents[1] / "fixtures" / "formats"
 RAW = Path(__file__).resolve().parents[2] / "data" / "raw"
 
 
-@pytest.fixture(scope="module")
-def export():
-    return read_telegram_export(FIXTURES / "result.json", "result.json")
-
-
-@pytest.fixture(scope="module")
-def page():
-    return read_web_page(FIXTURES / "mid_russia_page.html", "mid_russia_page.html")
+export = read_fixture(read_telegram_export, FIXTURES / "result.json")
+page = read_fixture(read_web_page, FIXTURES / "mid_russia_page.html")
 
 
 # --- format detection -------------------------------------------------------------
@@ -85,8 +78,7 @@ def test_detect_format(head, expected):
 # --- Telegram Desktop JSON ------------------------------------------------------------
 
 def test_export_columns_and_counts(export):
-    posts, counts = export
-    assert posts.schema == pl.Schema(READ_COLUMNS)
+    posts, counts = export  # with the readers' columns (read_fixture)
     assert counts == {"chats": 1, "skipped_chats": 0, "messages": 7, "service": 1, "empty": 2, "posts": 4,
                       "rejected": [], "warnings": []}
     # Every message is a row; the two without text (media only) have no post_id.
@@ -220,8 +212,7 @@ def test_large_export_streams(tmp_path):
 # --- saved t.me/s page --------------------------------------------------------------
 
 def test_page_columns_and_counts(page):
-    posts, counts = page
-    assert posts.schema == pl.Schema(READ_COLUMNS)
+    posts, counts = page  # with the readers' columns (read_fixture)
     assert counts == {"messages": 8, "service": 1, "empty": 2, "edited": 1, "posts": 5, "rejected": []}
     assert posts.drop_nulls("post_id")["message_id"].to_list() == [41001, 41002, 41004, 41005, 41007]
     assert posts["position"].to_list() == list(range(7))

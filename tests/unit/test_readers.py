@@ -16,7 +16,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from conftest import by_id, utc
+from conftest import by_id, read_fixture, utc
 from tasks.reading.read_source import NotADump
 from schemas.tables import READ_COLUMNS
 from tasks.reading.read_telegram_export import MEDIA_TYPES, read_telegram_export
@@ -25,16 +25,13 @@ from tasks.reading.read_web_page import read_web_page
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "formats"
 
 
-@pytest.fixture(scope="module")
-def channel():
-    return read_telegram_export(FIXTURES / "channel_entities.json", "channel_entities.json")
+channel = read_fixture(read_telegram_export, FIXTURES / "channel_entities.json")
 
 
 # --- JSON export: the new fields ------------------------------------------------------
 
 def test_export_identity_forward_reply_author(channel):
-    posts, counts = channel
-    assert posts.schema == pl.Schema(READ_COLUMNS)
+    posts, counts = channel  # with the readers' columns (read_fixture)
     assert counts == {"chats": 1, "skipped_chats": 0, "messages": 9, "service": 1, "empty": 1, "posts": 7,
                       "rejected": [], "warnings": []}
     rows = by_id(posts)
@@ -190,14 +187,11 @@ def test_cut_before_any_complete_message_is_not_a_dump(tmp_path):
 
 # --- saved t.me/s page ----------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def fragments():
-    return read_web_page(FIXTURES / "tme_fragments_page.html", "tme_fragments_page.html")
+fragments = read_fixture(read_web_page, FIXTURES / "tme_fragments_page.html")
 
 
 def test_page_counts_and_identity(fragments):
-    posts, counts = fragments
-    assert posts.schema == pl.Schema(READ_COLUMNS)
+    posts, counts = fragments  # with the readers' columns (read_fixture)
     assert counts == {"messages": 7, "service": 1, "empty": 2, "edited": 0, "posts": 4, "rejected": []}
     assert posts["message_id"].to_list() == [939, 940, 941, 942, 943, 944]
     assert posts["channel_username"].unique().to_list() == ["oper_goblin"]
